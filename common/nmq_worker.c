@@ -1,0 +1,381 @@
+/* nmq_worker — see nmq_worker.h.
+ *
+ * The loop is zmq_poll over a small table of watched items: the control DEALER
+ * first, the SIGTERM signalfd second, then the role's items.  Heartbeats are
+ * due every interval whatever the role does; any message from the supervisor
+ * counts as its heartbeat.  The worker does not judge the supervisor: the
+ * kernel kills it when the supervisor dies (PR_SET_PDEATHSIG, set before exec).
+ */
+#include "nmq_worker.h"
+#include "nmq_ctl.h"
+#include "nmq_log.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define NMQ_WORKER_MAX_ITEMS 64
+#define NMQ_WORKER_WELCOME_TIMEOUT_MS 10000
+#define NMQ_WORKER_MAX_LISTEN 16
+
+typedef struct {
+    nmq_worker_io_fn *fn;
+    void *arg;
+} s_watch_t;
+
+struct nmq_worker {
+    const nmq_role_t *role;
+    int slot;
+    void *zctx;
+    void *control;
+    int sigfd;
+    nmq_config_t *cfg;
+    uint64_t generation;
+    void *data;
+    bool stopping;
+    bool done;
+    int exit_status;
+    uint64_t hb_seq;
+    int64_t next_heartbeat;
+    zmq_pollitem_t items[NMQ_WORKER_MAX_ITEMS];
+    s_watch_t watches[NMQ_WORKER_MAX_ITEMS];
+    int nitems;
+    /* inherited listeners, parsed from NMQ_LISTEN_FDS */
+    char listen_env[1024];
+    const char *listen_names[NMQ_WORKER_MAX_LISTEN];
+    const char *listen_addrs[NMQ_WORKER_MAX_LISTEN];
+    int listen_fds[NMQ_WORKER_MAX_LISTEN];
+    int nlisten;
+};
+
+static int64_t s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const nmq_config_t *nmq_worker_config(const nmq_worker_t *w) { return w->cfg; }
+const char *nmq_worker_role(const nmq_worker_t *w) { return w->role->name; }
+int nmq_worker_slot(const nmq_worker_t *w) { return w->slot; }
+void *nmq_worker_zctx(nmq_worker_t *w) { return w->zctx; }
+void nmq_worker_set_data(nmq_worker_t *w, void *data) { w->data = data; }
+void *nmq_worker_data(const nmq_worker_t *w) { return w->data; }
+bool nmq_worker_stopping(const nmq_worker_t *w) { return w->stopping; }
+
+void nmq_worker_exit(nmq_worker_t *w, int status)
+{
+    w->done = true;
+    w->exit_status = status;
+}
+
+static int s_watch(nmq_worker_t *w, void *sock, int fd, short events,
+                   nmq_worker_io_fn *fn, void *arg)
+{
+    if (w->nitems >= NMQ_WORKER_MAX_ITEMS)
+        return -1;
+    w->items[w->nitems] = (zmq_pollitem_t){ .socket = sock, .fd = fd, .events = events };
+    w->watches[w->nitems] = (s_watch_t){ fn, arg };
+    w->nitems++;
+    return 0;
+}
+
+static void s_unwatch(nmq_worker_t *w, void *sock, int fd)
+{
+    for (int i = 0; i < w->nitems; i++) {
+        if (w->items[i].socket == sock && (sock || w->items[i].fd == fd)) {
+            memmove(&w->items[i], &w->items[i + 1], (size_t)(w->nitems - i - 1) * sizeof w->items[0]);
+            memmove(&w->watches[i], &w->watches[i + 1], (size_t)(w->nitems - i - 1) * sizeof w->watches[0]);
+            w->nitems--;
+            return;
+        }
+    }
+}
+
+int nmq_worker_watch_fd(nmq_worker_t *w, int fd, short events, nmq_worker_io_fn *fn, void *arg)
+{
+    return s_watch(w, NULL, fd, events, fn, arg);
+}
+
+int nmq_worker_watch_socket(nmq_worker_t *w, void *sock, short events, nmq_worker_io_fn *fn, void *arg)
+{
+    return s_watch(w, sock, -1, events, fn, arg);
+}
+
+void nmq_worker_unwatch_fd(nmq_worker_t *w, int fd) { s_unwatch(w, NULL, fd); }
+void nmq_worker_unwatch_socket(nmq_worker_t *w, void *sock) { s_unwatch(w, sock, -1); }
+
+int nmq_worker_listen_fds(const nmq_worker_t *w, const char **names, const char **addrs,
+                          int *fds, int max)
+{
+    int n = w->nlisten < max ? w->nlisten : max;
+    for (int i = 0; i < n; i++) {
+        names[i] = w->listen_names[i];
+        addrs[i] = w->listen_addrs[i];
+        fds[i] = w->listen_fds[i];
+    }
+    return n;
+}
+
+/* "tcp.default=127.0.0.1:1883=3;tcp.b=[::1]:1884=4" */
+static void s_parse_listen_env(nmq_worker_t *w)
+{
+    const char *env = getenv(NMQ_ENV_LISTEN_FDS);
+    if (!env)
+        return;
+    snprintf(w->listen_env, sizeof w->listen_env, "%s", env);
+    char *save = NULL;
+    for (char *tok = strtok_r(w->listen_env, ";", &save); tok && w->nlisten < NMQ_WORKER_MAX_LISTEN;
+         tok = strtok_r(NULL, ";", &save)) {
+        char *eq1 = strchr(tok, '=');
+        char *eq2 = eq1 ? strrchr(eq1 + 1, '=') : NULL;
+        if (!eq1 || !eq2)
+            continue;
+        *eq1 = *eq2 = '\0';
+        w->listen_names[w->nlisten] = tok;
+        w->listen_addrs[w->nlisten] = eq1 + 1;
+        w->listen_fds[w->nlisten] = atoi(eq2 + 1);
+        w->nlisten++;
+    }
+}
+
+static void s_send(nmq_worker_t *w, unsigned cmd)
+{
+    Nmq__Ctl msg = NMQ__CTL__INIT;
+    char info[256] = "";
+    msg.has_cmd = true;
+    msg.cmd = cmd;
+    if (cmd == NMQ_CTL_HELLO) {
+        msg.role = (char *)w->role->name;
+        msg.has_slot = msg.has_pid = true;
+        msg.slot = (uint32_t)w->slot;
+        msg.pid = getpid();
+    }
+    if (cmd == NMQ_CTL_HEARTBEAT) {
+        msg.has_seq = true;
+        msg.seq = ++w->hb_seq;
+    }
+    if ((cmd == NMQ_CTL_READY || cmd == NMQ_CTL_HEARTBEAT) && w->role->status) {
+        w->role->status(w, info, sizeof info);
+        msg.info = info;
+    }
+    if (nmq_ctl_send(w->control, NULL, 0, &msg) < 0 && errno != EAGAIN)
+        nmq_warn("control: cannot send %s: %s", nmq_ctl_cmd_name(cmd), zmq_strerror(errno));
+}
+
+/* Parse a config sent by the supervisor.  It was valid there, so a failure here
+ * is a bug between versions: exit with the config status, never loop. */
+static nmq_config_t *s_config_from(const Nmq__Ctl *msg)
+{
+    nmq_config_t *cfg = nmq_config_new();
+    char err[512];
+    if (!cfg || !msg->config ||
+        nmq_config_load_string(cfg, msg->config, NULL, NULL, NULL, err, sizeof err) < 0) {
+        nmq_error("cannot use the config sent by the supervisor: %s", msg->config ? err : "none sent");
+        nmq_config_destroy(&cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+static void s_begin_stop(nmq_worker_t *w, const char *why)
+{
+    if (w->stopping)
+        return;
+    w->stopping = true;
+    nmq_info("stopping (%s)", why);
+    if (w->role->stop)
+        w->role->stop(w);
+    else
+        nmq_worker_exit(w, 0);
+}
+
+static void s_reload(nmq_worker_t *w, const Nmq__Ctl *msg)
+{
+    nmq_config_t *cfg = s_config_from(msg);
+    if (!cfg)
+        return;   /* keep the old one; the supervisor logs the mismatch via status */
+    nmq_config_t *old = w->cfg;
+    w->cfg = cfg;
+    w->generation = msg->generation;
+    nmq_log_set_level(cfg->log_console_level);
+    if (w->role->reload)
+        w->role->reload(w, old);
+    nmq_config_destroy(&old);
+    nmq_info("config generation %llu in place", (unsigned long long)w->generation);
+}
+
+static void s_on_control(nmq_worker_t *w, void *arg, short revents)
+{
+    for (;;) {
+        Nmq__Ctl *msg = nmq_ctl_recv(w->control, ZMQ_DONTWAIT, NULL, NULL);
+        if (!msg)
+            return;
+        if (!nmq_ctl_cmd_allowed(msg->cmd, NMQ_CTL_FROM_SUPERVISOR))
+            nmq_warn("control: ignored %s from the supervisor", nmq_ctl_cmd_name(msg->cmd));
+        else if (msg->cmd == NMQ_CTL_STOP)
+            s_begin_stop(w, "asked by the supervisor");
+        else if (msg->cmd == NMQ_CTL_RELOAD)
+            s_reload(w, msg);
+        /* HEARTBEAT: nothing to do, its arrival is the point */
+        nmq__ctl__free_unpacked(msg, NULL);
+    }
+}
+
+static void s_on_signal(nmq_worker_t *w, void *arg, short revents)
+{
+    struct signalfd_siginfo si;
+    while (read(w->sigfd, &si, sizeof si) == (ssize_t)sizeof si)
+        if (si.ssi_signo == SIGTERM)
+            s_begin_stop(w, "SIGTERM");
+}
+
+/* Connect, HELLO, and wait for WELCOME with the config. */
+static int s_handshake(nmq_worker_t *w)
+{
+    const char *endpoint = getenv(NMQ_ENV_CONTROL);
+    if (!endpoint) {
+        fprintf(stderr, "nemomq: %s %d started without %s: workers are started by the supervisor\n",
+                w->role->name, w->slot, NMQ_ENV_CONTROL);
+        return NMQ_EXIT_CONFIG;
+    }
+    w->zctx = zmq_ctx_new();
+    w->control = zmq_socket(w->zctx, ZMQ_DEALER);
+    char id[32];
+    snprintf(id, sizeof id, "w%d", (int)getpid());
+    int linger = 200;
+    zmq_setsockopt(w->control, ZMQ_ROUTING_ID, id, strlen(id));
+    zmq_setsockopt(w->control, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_connect(w->control, endpoint) < 0) {
+        nmq_error("cannot connect to the supervisor at %s: %s", endpoint, zmq_strerror(errno));
+        return 1;
+    }
+    s_send(w, NMQ_CTL_HELLO);
+    zmq_pollitem_t item = { .socket = w->control, .events = ZMQ_POLLIN };
+    int64_t deadline = s_now_ms() + NMQ_WORKER_WELCOME_TIMEOUT_MS;
+    while (s_now_ms() < deadline) {
+        if (zmq_poll(&item, 1, (long)(deadline - s_now_ms())) <= 0)
+            continue;
+        Nmq__Ctl *msg = nmq_ctl_recv(w->control, 0, NULL, NULL);
+        if (!msg)
+            continue;
+        if (msg->cmd == NMQ_CTL_WELCOME) {
+            w->cfg = s_config_from(msg);
+            w->generation = msg->generation;
+        } else if (msg->cmd == NMQ_CTL_STOP) {
+            w->done = true;
+        }
+        nmq__ctl__free_unpacked(msg, NULL);
+        if (w->cfg)
+            return 0;
+        if (w->done)
+            return -1;
+        /* anything else before WELCOME (a heartbeat): keep waiting */
+    }
+    nmq_error("no WELCOME from the supervisor within %d ms", NMQ_WORKER_WELCOME_TIMEOUT_MS);
+    return 1;
+}
+
+static int s_setup_signals(nmq_worker_t *w)
+{
+    /* Ctrl-C in `nemomq console` reaches the whole process group: only the
+     * supervisor acts on it, and it stops the workers in order. */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    w->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    return w->sigfd < 0 ? -1 : 0;
+}
+
+static void s_loop(nmq_worker_t *w)
+{
+    int interval = w->cfg->supervisor_heartbeat_interval;
+    w->next_heartbeat = s_now_ms() + interval;
+    while (!w->done) {
+        int64_t now = s_now_ms();
+        long timeout = (long)(w->next_heartbeat - now);
+        if (w->role->tick) {
+            int t = w->role->tick(w);
+            if (w->done)
+                break;
+            if (t >= 0 && t < timeout)
+                timeout = t;
+        }
+        if (timeout < 0)
+            timeout = 0;
+        int nitems = w->nitems;
+        int rc = zmq_poll(w->items, nitems, timeout);
+        if (rc < 0 && errno != EINTR) {
+            nmq_error("poll failed: %s", zmq_strerror(errno));
+            nmq_worker_exit(w, 1);
+            break;
+        }
+        for (int i = 0; rc > 0 && i < nitems && i < w->nitems && !w->done; i++) {
+            short revents = w->items[i].revents;
+            if (revents)
+                w->watches[i].fn(w, w->watches[i].arg, revents);
+        }
+        now = s_now_ms();
+        if (now >= w->next_heartbeat) {
+            s_send(w, NMQ_CTL_HEARTBEAT);
+            interval = w->cfg->supervisor_heartbeat_interval;
+            w->next_heartbeat = now + interval;
+        }
+    }
+}
+
+int nmq_worker_main(const nmq_role_t *role)
+{
+    nmq_worker_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return 1;
+    w->role = role;
+    w->sigfd = -1;
+    const char *slot = getenv(NMQ_ENV_SLOT);
+    w->slot = slot ? atoi(slot) : 0;
+    nmq_log_identity(role->name, w->slot);
+    s_parse_listen_env(w);
+
+    int status = s_setup_signals(w) < 0 ? 1 : 0;
+    if (status == 0)
+        status = s_handshake(w);
+    if (status == 0) {
+        char err[512];
+        if (nmq_log_open(w->cfg, getenv("NMQ_CONSOLE") != NULL, err, sizeof err) < 0)
+            nmq_warn("%s", err);
+        s_watch(w, w->control, -1, ZMQ_POLLIN, s_on_control, NULL);
+        s_watch(w, NULL, w->sigfd, ZMQ_POLLIN, s_on_signal, NULL);
+        status = role->start ? role->start(w) : 0;
+        if (status == 0) {
+            s_send(w, NMQ_CTL_READY);
+            nmq_info("%s %d ready (config generation %llu)", role->name, w->slot,
+                     (unsigned long long)w->generation);
+            s_loop(w);
+            status = w->exit_status;
+        }
+        if (role->destroy)
+            role->destroy(w);
+    } else if (status < 0) {
+        status = 0;   /* stopped before it started */
+    }
+    nmq_config_destroy(&w->cfg);
+    if (w->control)
+        zmq_close(w->control);
+    if (w->zctx)
+        zmq_ctx_term(w->zctx);
+    if (w->sigfd >= 0)
+        close(w->sigfd);
+    free(w);
+    return status;
+}

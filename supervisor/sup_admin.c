@@ -1,0 +1,273 @@
+/* sup_admin — nemomq-admin's commands, answered by the supervisor.
+ *
+ * The grammar is VerneMQ's vmq-admin (clique): command words, then
+ * `key=value` arguments and `--flag[=value]` / `-f` flags.  Each command is one
+ * row of s_commands: its words, the arguments and flags it takes, a usage line
+ * and a handler.  Anything not in the table gets the usage on stderr and exit
+ * status 2, so a script never mistakes a typo for success.  Every table-shaped
+ * answer goes through nmq_table, which gives `--json` to all commands alike.
+ */
+#include "sup_node.h"
+#include "nmq_log.h"
+#include "nmq_table.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SUP_ADMIN_MAX_WORDS 3
+#define SUP_ADMIN_MAX_PARAMS 8
+
+typedef struct {
+    int argc;          /* arguments after the command words */
+    char **argv;
+    bool json;
+} sup_admin_req_t;
+
+typedef int (sup_admin_fn)(sup_node_t *node, const sup_admin_req_t *req, nmq_strbuf_t *out,
+                           nmq_strbuf_t *err);
+
+typedef struct {
+    const char *words[SUP_ADMIN_MAX_WORDS];
+    /* accepted arguments: "key=" takes key=value, "--flag" a flag, "*" any key=value */
+    const char *params[SUP_ADMIN_MAX_PARAMS];
+    const char *usage;
+    const char *doc;
+    sup_admin_fn *fn;
+} sup_admin_cmd_t;
+
+static sup_admin_fn s_ping, s_status, s_workers, s_show, s_set, s_reload, s_help;
+
+static const sup_admin_cmd_t s_commands[] = {
+    { { "ping" },    { NULL }, "ping", "answer pong when the node is up", s_ping },
+    { { "status" },  { NULL }, "status", "the node: name, pid, uptime, config, workers", s_status },
+    { { "workers" }, { NULL }, "workers", "the process tree: role, slot, pid, state, restarts, uptime", s_workers },
+    { { "show" },    { "*" },  "show KEY [KEY ...]", "the running value of config keys", s_show },
+    { { "set" },     { "*" },  "set KEY=VALUE [KEY=VALUE ...]", "change live config keys on the running node", s_set },
+    { { "reload" },  { NULL }, "reload", "re-read the config file (same as SIGHUP)", s_reload },
+    { { "help" },    { NULL }, "help", "this list", s_help },
+};
+#define SUP_ADMIN_NCMDS ((int)(sizeof s_commands / sizeof s_commands[0]))
+
+static int s_nwords(const sup_admin_cmd_t *cmd)
+{
+    int n = 0;
+    while (n < SUP_ADMIN_MAX_WORDS && cmd->words[n])
+        n++;
+    return n;
+}
+
+static void s_usage(nmq_strbuf_t *b)
+{
+    nmq_strbuf_puts(b, "Usage: nemomq-admin [-c FILE] [--json] COMMAND [ARGS]\n\nCommands:\n");
+    for (int i = 0; i < SUP_ADMIN_NCMDS; i++)
+        nmq_strbuf_printf(b, "  %-32s %s\n", s_commands[i].usage, s_commands[i].doc);
+}
+
+static int s_help(sup_node_t *node, const sup_admin_req_t *req, nmq_strbuf_t *out, nmq_strbuf_t *err)
+{
+    s_usage(out);
+    return 0;
+}
+
+/* Longest command whose words open argv. */
+static const sup_admin_cmd_t *s_match(int argc, char **argv)
+{
+    const sup_admin_cmd_t *best = NULL;
+    int best_n = 0;
+    for (int i = 0; i < SUP_ADMIN_NCMDS; i++) {
+        int n = s_nwords(&s_commands[i]);
+        if (n > argc || n <= best_n)
+            continue;
+        int k = 0;
+        while (k < n && !strcmp(s_commands[i].words[k], argv[k]))
+            k++;
+        if (k == n) {
+            best = &s_commands[i];
+            best_n = n;
+        }
+    }
+    return best;
+}
+
+static bool s_param_ok(const sup_admin_cmd_t *cmd, const char *arg)
+{
+    size_t keylen = strcspn(arg, "=");
+    for (int i = 0; i < SUP_ADMIN_MAX_PARAMS && cmd->params[i]; i++) {
+        const char *p = cmd->params[i];
+        if (!strcmp(p, "*") && arg[0] != '-')
+            return true;
+        if (strlen(p) == keylen + (p[keylen] == '=') && !strncmp(p, arg, keylen))
+            return true;
+    }
+    return false;
+}
+
+int sup_admin_handle(sup_node_t *node, int argc, char **argv, bool json, nmq_strbuf_t *out,
+                     nmq_strbuf_t *err)
+{
+    const sup_admin_cmd_t *cmd = argc > 0 ? s_match(argc, argv) : NULL;
+    if (!cmd) {
+        if (argc > 0)
+            nmq_strbuf_printf(err, "nemomq-admin: unknown command '%s'\n", argv[0]);
+        s_usage(err);
+        return 2;
+    }
+    int nw = s_nwords(cmd);
+    for (int i = nw; i < argc; i++)
+        if (!s_param_ok(cmd, argv[i])) {
+            nmq_strbuf_printf(err, "nemomq-admin: %s: unknown argument '%s'\nUsage: nemomq-admin %s\n",
+                              cmd->words[0], argv[i], cmd->usage);
+            return 2;
+        }
+    sup_admin_req_t req = { argc - nw, argv + nw, json };
+    return cmd->fn(node, &req, out, err);
+}
+
+/* --- handlers ------------------------------------------------------------------ */
+
+static int s_ping(sup_node_t *node, const sup_admin_req_t *req, nmq_strbuf_t *out, nmq_strbuf_t *err)
+{
+    nmq_strbuf_puts(out, "pong\n");
+    return 0;
+}
+
+static void s_uptime(char *buf, size_t len, int64_t since_ms)
+{
+    int64_t s = (sup_now_ms() - since_ms) / 1000;
+    if (s >= 86400)
+        snprintf(buf, len, "%lldd%02lldh%02lldm", (long long)(s / 86400), (long long)(s % 86400 / 3600),
+                 (long long)(s % 3600 / 60));
+    else
+        snprintf(buf, len, "%02lld:%02lld:%02lld", (long long)(s / 3600), (long long)(s % 3600 / 60),
+                 (long long)(s % 60));
+}
+
+static void s_emit(nmq_table_t *t, const sup_admin_req_t *req, nmq_strbuf_t *out)
+{
+    char *text = nmq_table_render(t, req->json);
+    nmq_strbuf_puts(out, text);
+    free(text);
+}
+
+static int s_status(sup_node_t *node, const sup_admin_req_t *req, nmq_strbuf_t *out, nmq_strbuf_t *err)
+{
+    static const char *const cols[] = { "node", "#pid", "uptime", "config", "#generation",
+                                        "#workers", "#running", "#restarts", "platform_data_dir" };
+    int running = 0;
+    unsigned restarts = 0;
+    for (int i = 0; i < node->nchildren; i++) {
+        running += node->children[i].state == SUP_CHILD_RUNNING;
+        restarts += node->children[i].restarts;
+    }
+    char up[32];
+    s_uptime(up, sizeof up, node->started_ms);
+    nmq_table_t *t = nmq_table_new(cols, 9);
+    nmq_table_cell(t, "%s", node->cfg->nodename);
+    nmq_table_cell(t, "%d", (int)getpid());
+    nmq_table_cell(t, "%s", up);
+    nmq_table_cell(t, "%s", node->cfg->source);
+    nmq_table_cell(t, "%llu", (unsigned long long)node->generation);
+    nmq_table_cell(t, "%d", node->nchildren);
+    nmq_table_cell(t, "%d", running);
+    nmq_table_cell(t, "%u", restarts);
+    nmq_table_cell(t, "%s", node->cfg->platform_data_dir);
+    s_emit(t, req, out);
+    nmq_table_destroy(&t);
+    return 0;
+}
+
+static int s_workers(sup_node_t *node, const sup_admin_req_t *req, nmq_strbuf_t *out, nmq_strbuf_t *err)
+{
+    static const char *const cols[] = { "role", "slot", "#pid", "state", "#restarts", "uptime", "info" };
+    nmq_table_t *t = nmq_table_new(cols, 7);
+    char up[32];
+    s_uptime(up, sizeof up, node->started_ms);
+    nmq_table_cell(t, "supervisor");
+    nmq_table_cell(t, "-");
+    nmq_table_cell(t, "%d", (int)getpid());
+    nmq_table_cell(t, "%s", node->shutting_down ? "stopping" : "running");
+    nmq_table_cell(t, "0");
+    nmq_table_cell(t, "%s", up);
+    nmq_table_cell(t, "generation %llu", (unsigned long long)node->generation);
+    for (int i = 0; i < node->nchildren; i++) {
+        const sup_child_t *c = &node->children[i];
+        if (c->pid)
+            s_uptime(up, sizeof up, c->started_ms);
+        nmq_table_cell(t, "%s", c->spec->role);
+        nmq_table_cell(t, "%d", c->slot);
+        nmq_table_cell(t, "%d", (int)c->pid);
+        nmq_table_cell(t, "%s", sup_child_state_name(c->state));
+        nmq_table_cell(t, "%u", c->restarts);
+        nmq_table_cell(t, "%s", c->pid ? up : "-");
+        nmq_table_cell(t, "%s", c->info);
+    }
+    s_emit(t, req, out);
+    nmq_table_destroy(&t);
+    return 0;
+}
+
+static int s_show(sup_node_t *node, const sup_admin_req_t *req, nmq_strbuf_t *out, nmq_strbuf_t *err)
+{
+    if (req->argc == 0) {
+        nmq_strbuf_puts(err, "Usage: nemomq-admin show KEY [KEY ...]\n");
+        return 2;
+    }
+    static const char *const cols[] = { "key", "value" };
+    nmq_table_t *t = nmq_table_new(cols, 2);
+    int status = 0;
+    for (int i = 0; i < req->argc; i++) {
+        char value[NMQ_CONF_PATH_MAX];
+        if (nmq_config_get(node->cfg, req->argv[i], value, sizeof value) < 0) {
+            nmq_strbuf_printf(err, "nemomq-admin: show: unknown config key '%s'\n", req->argv[i]);
+            status = 2;
+            continue;
+        }
+        nmq_table_cell(t, "%s", req->argv[i]);
+        nmq_table_cell(t, "%s", value);
+    }
+    if (status == 0)
+        s_emit(t, req, out);
+    nmq_table_destroy(&t);
+    return status;
+}
+
+static int s_set(sup_node_t *node, const sup_admin_req_t *req, nmq_strbuf_t *out, nmq_strbuf_t *err)
+{
+    if (req->argc == 0) {
+        nmq_strbuf_puts(err, "Usage: nemomq-admin set KEY=VALUE [KEY=VALUE ...]\n");
+        return 2;
+    }
+    for (int i = 0; i < req->argc; i++) {
+        char *eq = strchr(req->argv[i], '=');
+        if (!eq) {
+            nmq_strbuf_printf(err, "nemomq-admin: set: '%s' is not KEY=VALUE\n", req->argv[i]);
+            return 2;
+        }
+        *eq = '\0';
+        char why[512];
+        if (!nmq_config_lookup(req->argv[i])) {
+            nmq_strbuf_printf(err, "nemomq-admin: set: unknown config key '%s'\n", req->argv[i]);
+            return 2;
+        }
+        if (sup_node_set(node, req->argv[i], eq + 1, why, sizeof why) < 0) {
+            nmq_strbuf_printf(err, "nemomq-admin: set: %s\n", why);
+            return 1;
+        }
+        nmq_info("admin: set %s = %s", req->argv[i], eq + 1);
+    }
+    nmq_strbuf_puts(out, "Done\n");
+    return 0;
+}
+
+static int s_reload(sup_node_t *node, const sup_admin_req_t *req, nmq_strbuf_t *out, nmq_strbuf_t *err)
+{
+    char why[1024];
+    if (sup_node_reload(node, why, sizeof why) < 0) {
+        nmq_strbuf_printf(err, "nemomq-admin: reload refused, the running config stays: %s\n", why);
+        return 1;
+    }
+    nmq_strbuf_printf(out, "Done: config generation %llu\n", (unsigned long long)node->generation);
+    return 0;
+}
