@@ -162,14 +162,17 @@ static int s_path_resolve(const char *basedir, const char *rel, char *out, size_
 {
     char joined[3 * NMQ_CONF_PATH_MAX + 4];
     char cwd[NMQ_CONF_PATH_MAX];
+    int fit;
     if (rel[0] == '/')
-        s_copy(joined, sizeof joined, "%s", rel);
+        fit = s_copy(joined, sizeof joined, "%s", rel);
     else if (basedir[0] == '/')
-        s_copy(joined, sizeof joined, "%s/%s", basedir, rel);
+        fit = s_copy(joined, sizeof joined, "%s/%s", basedir, rel);
     else if (!getcwd(cwd, sizeof cwd))
         return s_fail(why, whylen, "cannot resolve a relative path: getcwd: %s", strerror(errno));
     else
-        s_copy(joined, sizeof joined, "%s/%s/%s", cwd, basedir, rel);
+        fit = s_copy(joined, sizeof joined, "%s/%s/%s", cwd, basedir, rel);
+    if (fit < 0)
+        return s_fail(why, whylen, "path too long (at most %zu characters)", len - 1);
 
     size_t n = 0;
     char *save = NULL;
@@ -191,6 +194,8 @@ static int s_path_resolve(const char *basedir, const char *rel, char *out, size_
     if (n == 0)
         out[n++] = '/';
     out[n] = '\0';
+    if (out[n - 1] == ' ' || out[n - 1] == '\t')   /* could not be written back as a line */
+        return s_fail(why, whylen, "a path cannot end with a space");
     return 0;
 }
 
@@ -641,7 +646,8 @@ static const void *s_locate(const nmq_config_t *cfg, const nmq_config_key_t *k, 
 }
 
 /* The i-th value a row has in cfg and the key that names it (a pattern row has
- * one per instance, any other row exactly one); NULL past the last. */
+ * one per instance, any other row exactly one); NULL past the last.  Listeners
+ * are the only pattern type, so instances are listeners of the row's kind. */
 static const void *s_instance(const nmq_config_t *cfg, const nmq_config_key_t *k, int i,
                               char *key, size_t keylen)
 {
@@ -815,6 +821,8 @@ static int s_load_text(nmq_config_t *self, char *text, const char *origin, const
     s_load_t ld = { .origin = origin, .warn = warn, .warn_arg = warn_arg };
     s_copy(ld.ctx.basedir, sizeof ld.ctx.basedir, "%s", basedir);
     int rc = 0, lineno = 0;
+    if (!strncmp(text, "\xEF\xBB\xBF", 3))   /* a UTF-8 BOM from a Windows editor */
+        text += 3;
     for (char *line = text, *next; line && rc == 0; line = next) {
         next = strchr(line, '\n');
         if (next)

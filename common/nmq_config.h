@@ -67,7 +67,7 @@ typedef struct nmq_config {
     nmq_listener_conf_t listeners[NMQ_MAX_LISTENERS];
     int nr_listeners;
     char listener_vmq_clustering[NMQ_CONF_STR_MAX]; /* ip:port */
-    int listener_nr_of_acceptors;               /* listener.nr_of_acceptors = 10 */
+    int listener_nr_of_acceptors;               /* listener.nr_of_acceptors = 2 */
     int listener_max_connections;               /* -1 = unlimited */
     int queue_shards;                           /* queue_shards: number of queue workers */
 
@@ -129,7 +129,7 @@ typedef struct nmq_config_key {
     const char *name;          /* "listener.nr_of_acceptors"; "listener.tcp.$name" for patterns */
     nmq_conf_type_t type;
     size_t offset;             /* offsetof(nmq_config_t, field) */
-    size_t size;               /* sizeof the field (strings) */
+    size_t size;               /* sizeof the field (LISTENER: of one nmq_listener_conf_t) */
     const char *default_value; /* as it would be written in the file */
     int64_t min, max;          /* INT, BYTES, DURATION bounds */
     const char *const *choices;/* ENUM: NULL-terminated */

@@ -387,6 +387,20 @@ START_TEST(test_path)
     ck_assert_str_eq(c->log_error_file, "");
     ck_assert_str_eq(s_set(c, "log.error.file", "off"), "off");
     ck_assert_str_eq(s_set(c, "platform_data_dir", "/../../x"), "/x");
+    /* Too long once folded, and too long to fold even if it would shrink. */
+    char long_path[4000] = "/";
+    for (int i = 0; i < 1500; i++)
+        strcat(long_path, "a/");
+    ck_assert_str_eq(s_set(c, "platform_data_dir", long_path),
+                     "ERR: platform_data_dir: path too long (at most 1023 characters)");
+    strcpy(long_path, "/");
+    for (int i = 0; i < 700; i++)
+        strcat(long_path, "x/../");
+    ck_assert_str_eq(s_set(c, "platform_data_dir", long_path),
+                     "ERR: platform_data_dir: path too long (at most 1023 characters)");
+    ck_assert_str_eq(c->platform_data_dir, "/x");
+    ck_assert_str_eq(s_set(c, "platform_data_dir", "/srv/x /"),
+                     "ERR: platform_data_dir: a path cannot end with a space");
 
     /* No origin: relative to the current directory; a relative origin: to its directory. */
     ck_assert_int_eq(nmq_config_load_string(c, "platform_data_dir = data", NULL, NULL, NULL,
@@ -567,6 +581,8 @@ START_TEST(test_format)
     ck_assert_str_eq(c->nodename, "a@b");
     ck_assert_int_eq(w.count, 0);
     ck_assert_str_eq(s_load(c, "", &w), "");
+    ck_assert_str_eq(s_load(c, "\xEF\xBB\xBFmax_inflight_messages = 9\n", &w), "");
+    ck_assert_int_eq(c->max_inflight_messages, 9);
     nmq_config_destroy(&c);
 }
 END_TEST
