@@ -23,7 +23,7 @@ DESTDIR  ?=
 FUZZ_TIME ?= 30
 
 B        := build
-PKGS     := libzmq libczmq libprotobuf-c lmdb
+PKGS     := libzmq libczmq libprotobuf-c lmdb libcrypto
 OPT      ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CPPFLAGS += -D_GNU_SOURCE -Icommon -I$(B)/gen -Isupervisor -Iworkers

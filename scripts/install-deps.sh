@@ -6,7 +6,7 @@ set -eu
 
 PKGS="build-essential pkg-config
 libzmq3-dev libczmq-dev protobuf-c-compiler libprotobuf-c-dev liblmdb-dev
-check libmosquitto-dev mosquitto-clients mosquitto python3 python3-paho-mqtt
+check libmosquitto-dev mosquitto-clients mosquitto python3 python3-paho-mqtt libssl-dev
 clang libclang-rt-14-dev iproute2 procps psmisc"
 
 missing=""
