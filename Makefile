@@ -118,7 +118,7 @@ $(B)/test/%: $(call obj,test/unit/%.c) $(LIBNODE) $(LIBNMQ)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
-$(B)/bench/%: $(call obj,test/bench/%.c) $(LIBNMQ)
+$(B)/bench/%: $(call obj,test/bench/%.c) $(LIBNODE) $(LIBNMQ)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -28,7 +28,7 @@ int nmq_paths_pid_file(const nmq_config_t *cfg, char *buf, size_t len)
     return s_fmt(buf, len, "%s/%s", cfg->platform_data_dir, "run/nemomq.pid");
 }
 
-static int s_endpoint(const nmq_config_t *cfg, const char *name, char *buf, size_t len)
+int nmq_paths_endpoint(const nmq_config_t *cfg, const char *name, char *buf, size_t len)
 {
     char run[NMQ_CONF_PATH_MAX + 8];
     if (nmq_paths_run_dir(cfg, run, sizeof run) < 0)
@@ -38,12 +38,12 @@ static int s_endpoint(const nmq_config_t *cfg, const char *name, char *buf, size
 
 int nmq_paths_control_endpoint(const nmq_config_t *cfg, char *buf, size_t len)
 {
-    return s_endpoint(cfg, "control.sock", buf, len);
+    return nmq_paths_endpoint(cfg, "control.sock", buf, len);
 }
 
 int nmq_paths_workers_endpoint(const nmq_config_t *cfg, char *buf, size_t len)
 {
-    return s_endpoint(cfg, "workers.sock", buf, len);
+    return nmq_paths_endpoint(cfg, "workers.sock", buf, len);
 }
 
 int nmq_mkdir_p(const char *path, unsigned mode)

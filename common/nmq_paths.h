@@ -16,6 +16,8 @@ int nmq_paths_run_dir(const nmq_config_t *cfg, char *buf, size_t len);
 int nmq_paths_pid_file(const nmq_config_t *cfg, char *buf, size_t len);
 int nmq_paths_control_endpoint(const nmq_config_t *cfg, char *buf, size_t len);
 int nmq_paths_workers_endpoint(const nmq_config_t *cfg, char *buf, size_t len);
+/* ipc://<run dir>/<name>: the sockets the workers bind for each other. */
+int nmq_paths_endpoint(const nmq_config_t *cfg, const char *name, char *buf, size_t len);
 /* /run/lock/nemomq (root) or /tmp/nemomq-<uid>, created on demand. */
 int nmq_paths_node_lock(const nmq_config_t *cfg, char *buf, size_t len);
 /* mkdir -p with mode for the last component; 0 or -1 (errno set). */

@@ -23,6 +23,7 @@
 #include "nmq_paths.h"
 #include "nmq_worker.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -793,6 +794,24 @@ static int s_load_config(sup_node_t *node)
     return 0;
 }
 
+/* Every ipc socket file of the node: ours, and the workers' (whose processes
+ * are gone by now, some perhaps by kill -9). */
+static void s_remove_sockets(const char *run_dir)
+{
+    DIR *d = opendir(run_dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n > 5 && !strcmp(e->d_name + n - 5, ".sock")) {
+            char path[NMQ_CONF_PATH_MAX + 300];
+            snprintf(path, sizeof path, "%s/%s", run_dir, e->d_name);
+            unlink(path);
+        }
+    }
+    if (d)
+        closedir(d);
+}
+
 static void s_cleanup(sup_node_t *node)
 {
     if (node->control_sock)
@@ -801,13 +820,8 @@ static void s_cleanup(sup_node_t *node)
         zmq_close(node->workers_sock);
     if (node->zctx)
         zmq_ctx_term(node->zctx);
-    if (node->run_dir[0]) {
-        char path[NMQ_CONF_PATH_MAX + 32];
-        snprintf(path, sizeof path, "%s/control.sock", node->run_dir);
-        unlink(path);
-        snprintf(path, sizeof path, "%s/workers.sock", node->run_dir);
-        unlink(path);
-    }
+    if (node->run_dir[0])
+        s_remove_sockets(node->run_dir);
     sup_listen_close(node);
     if (node->data_lock_fd >= 0) {
         unlink(node->pid_file);

@@ -1,78 +1,111 @@
 /* acceptor — "nemomq: acceptor N": owns MQTT connections.
  *
  * Every acceptor inherits all of the node's listening sockets from the
- * supervisor (fds 3.., named in NMQ_LISTEN_FDS) and accepts from them
- * directly; the kernel hands each connection to one of them.  Until the
- * session layer lands (issue: single-node broker) a connection is accepted and
- * closed at once, and counted, so the process tree and the fd hand-over can be
- * tested for real.
+ * supervisor and accepts from them directly; the kernel hands each connection
+ * to one of them.  Its loop turn: epoll events and incoming batches are
+ * handled, then (in tick) every connection with output is written once and
+ * every destination's batch is sent once.  The files of the role are listed
+ * in acceptor.h.
  */
+#include "acceptor.h"
 #include "roles.h"
 #include "nmq_log.h"
-#include "nmq_worker.h"
+#include "nmq_topic_trie.h"
 
-#include <errno.h>
 #include <stdio.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
-#include <zmq.h>
-
-#define ACCEPTOR_MAX_LISTEN 16
-
-typedef struct {
-    unsigned long long accepted;
-    int nlisten;
-} acceptor_t;
-
-static void s_on_accept(nmq_worker_t *w, void *arg, short revents)
-{
-    acceptor_t *self = nmq_worker_data(w);
-    int lfd = (int)(intptr_t)arg;
-    for (;;) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno != EAGAIN && errno != EINTR)
-                nmq_warn("accept: %s", strerror(errno));
-            return;
-        }
-        self->accepted++;
-        close(fd);
-    }
-}
 
 static int s_start(nmq_worker_t *w)
 {
-    acceptor_t *self = calloc(1, sizeof *self);
-    nmq_worker_set_data(w, self);
-    const char *names[ACCEPTOR_MAX_LISTEN], *addrs[ACCEPTOR_MAX_LISTEN];
-    int fds[ACCEPTOR_MAX_LISTEN];
-    self->nlisten = nmq_worker_listen_fds(w, names, addrs, fds, ACCEPTOR_MAX_LISTEN);
-    for (int i = 0; i < self->nlisten; i++) {
-        nmq_worker_watch_fd(w, fds[i], ZMQ_POLLIN, s_on_accept, (void *)(intptr_t)fds[i]);
-        nmq_debug("accepting on %s (%s, fd %d)", addrs[i], names[i], fds[i]);
-    }
+    acceptor_t *a = calloc(1, sizeof *a);
+    if (!a)
+        return 1;
+    nmq_worker_set_data(w, a);
+    a->w = w;
+    a->cfg = nmq_worker_config(w);
+    a->slot = nmq_worker_slot(w);
+    a->epfd = -1;
+    snprintf(a->id, sizeof a->id, "a%d.%d", a->slot, (int)getpid());
+    if (acc_auth_start(a) || acc_net_start(a) || acc_links_start(a) || acc_routes_start(a))
+        return 1;
     return 0;
+}
+
+static void s_reload(nmq_worker_t *w, const nmq_config_t *old)
+{
+    acceptor_t *a = nmq_worker_data(w);
+    a->cfg = nmq_worker_config(w);
+}
+
+static int s_tick(nmq_worker_t *w)
+{
+    acceptor_t *a = nmq_worker_data(w);
+    acc_net_flush(a);
+    acc_links_flush(a);
+    int64_t now = (int64_t)acc_now_ms();
+    if (now >= a->next_timer_ms) {
+        acc_net_timers(a, now);
+        acc_routes_timer(a, now);
+        acc_auth_timer(a, now);
+        acc_links_timer(a);
+        acc_links_flush(a);
+        a->next_timer_ms = now + 1000;
+    }
+    return (int)(a->next_timer_ms - now);
+}
+
+static void s_stop(nmq_worker_t *w)
+{
+    acceptor_t *a = nmq_worker_data(w);
+    acc_net_stop(a);
+    for (int fd = 0; fd < a->max_fds; fd++)
+        if (a->conns[fd]) {
+            acc_session_disconnect(a, a->conns[fd], 0x8B);   /* server shutting down */
+        }
+    acc_net_flush(a);
+    for (int fd = 0; fd < a->max_fds; fd++)
+        if (a->conns[fd])
+            acc_conn_close(a, a->conns[fd], NULL);
+    acc_links_flush(a);
+    nmq_worker_exit(w, 0);
 }
 
 static void s_status(nmq_worker_t *w, char *buf, size_t len)
 {
-    const acceptor_t *self = nmq_worker_data(w);
-    snprintf(buf, len, "listeners %d, accepted %llu", self->nlisten, self->accepted);
+    const acceptor_t *a = nmq_worker_data(w);
+    if (!a)
+        return;
+    snprintf(buf, len, "connections %d, routes %zu (seq %llu%s), published %llu, delivered %llu",
+             a->nconns, a->routes ? nmq_trie_count(a->routes) : 0, (unsigned long long)a->routes_seq,
+             a->routes_synced ? "" : ", syncing", (unsigned long long)a->c.mqtt_publish_received,
+             (unsigned long long)a->c.mqtt_publish_sent);
 }
 
 static void s_destroy(nmq_worker_t *w)
 {
-    free(nmq_worker_data(w));
+    acceptor_t *a = nmq_worker_data(w);
+    if (!a)
+        return;
+    acc_routes_stop(a);
+    acc_links_stop(a);
+    acc_auth_stop(a);
+    if (a->epfd >= 0)
+        close(a->epfd);
+    free(a->conns);
+    free(a->gens);
+    free(a);
 }
 
 static const nmq_role_t s_role = {
     .name = "acceptor",
     .start = s_start,
-    .status = s_status,
+    .reload = s_reload,
+    .stop = s_stop,
+    .tick = s_tick,
     .destroy = s_destroy,
+    .status = s_status,
 };
 
 int acceptor_main(void) { return nmq_worker_main(&s_role); }

@@ -1,11 +1,142 @@
-/* metadata — "nemomq: metadata": subscriptions, retained messages and client registrations; feeds the acceptors' routing replicas and replicates across the cluster.
+/* metadata — "nemomq: metadata": subscriptions, retained messages; the source
+ * of the acceptors' routing replicas (files listed in meta.h).
  *
- * The foundation gives it the shared worker runtime only (HELLO/READY,
- * heartbeats, STOP, RELOAD); its own work arrives with the issues that need it.
+ * Its sockets: a ROUTER (meta.sock) for requests from acceptors and queue
+ * workers, a PUB (meta-pub.sock) for the delta feed.  A loop turn handles what
+ * arrived; tick commits the turn's LMDB transaction, then publishes its deltas
+ * and sends the replies that are ready, in that order, so nothing is announced
+ * that a crash could take back.
  */
+#include "meta.h"
 #include "roles.h"
-#include "nmq_worker.h"
+#include "nmq_log.h"
+#include "nmq_paths.h"
 
-static const nmq_role_t s_role = { .name = "metadata" };
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+static void s_on_router(nmq_worker_t *w, void *arg, short revents)
+{
+    meta_t *m = nmq_worker_data(w);
+    for (int i = 0; i < 256; i++) {
+        if (nmq_batch_recv(m->in, m->router, true) < 0)
+            break;
+        meta_dispatch(m, m->in);
+        nmq_batch_in_close(m->in);
+    }
+}
+
+static void *s_bind(meta_t *m, int type, const char *name)
+{
+    char ep[NMQ_CONF_PATH_MAX + 64];
+    if (nmq_paths_endpoint(m->cfg, name, ep, sizeof ep) < 0)
+        return NULL;
+    void *s = zmq_socket(nmq_worker_zctx(m->w), type);
+    int linger = 500, hwm = 0, one = 1;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (type == ZMQ_ROUTER)
+        zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
+    unlink(ep + 6);
+    if (zmq_bind(s, ep) < 0) {
+        nmq_error("cannot bind %s: %s", ep, zmq_strerror(errno));
+        zmq_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+static int s_start(nmq_worker_t *w)
+{
+    meta_t *m = calloc(1, sizeof *m);
+    nmq_worker_set_data(w, m);
+    m->w = w;
+    m->cfg = nmq_worker_config(w);
+    m->subs = nmq_trie_new();
+    m->retained = nmq_tindex_new();
+    m->deltas = nmq_batch_new();
+    m->direct = nmq_batch_new();
+    m->in = calloc(1, sizeof *m->in);
+    m->replies_tail = &m->replies;
+    if (meta_store_open(m) < 0 || meta_store_load(m) < 0)
+        return 1;
+    m->router = s_bind(m, ZMQ_ROUTER, "meta.sock");
+    m->pub = s_bind(m, ZMQ_PUB, "meta-pub.sock");
+    if (!m->router || !m->pub)
+        return 1;
+    nmq_worker_watch_socket(w, m->router, ZMQ_POLLIN, s_on_router, NULL);
+    return 0;
+}
+
+static void s_reload(nmq_worker_t *w, const nmq_config_t *old)
+{
+    meta_t *m = nmq_worker_data(w);
+    m->cfg = nmq_worker_config(w);
+}
+
+static int s_tick(nmq_worker_t *w)
+{
+    meta_t *m = nmq_worker_data(w);
+    meta_store_commit(m);
+    nmq_batch_send(m->deltas, m->pub, NULL, 0);
+    int64_t now = meta_now_ms();
+    meta_release_replies(m, now, false);
+    return m->replies ? 20 : -1;
+}
+
+static void s_status(nmq_worker_t *w, char *buf, size_t len)
+{
+    const meta_t *m = nmq_worker_data(w);
+    if (m)
+        snprintf(buf, len, "subscriptions %zu, retained %zu, sequence %llu, acceptors %d",
+                 nmq_trie_count(m->subs), nmq_tindex_count(m->retained), (unsigned long long)m->seq,
+                 m->nacceptors);
+}
+
+static int s_free_retained(const char *topic, size_t len, void *value, void *arg)
+{
+    free(value);
+    return 0;
+}
+
+static void s_destroy(nmq_worker_t *w)
+{
+    meta_t *m = nmq_worker_data(w);
+    if (!m)
+        return;
+    if (m->env) {
+        meta_store_commit(m);
+        if (m->pub)
+            nmq_batch_send(m->deltas, m->pub, NULL, 0);
+        if (m->router)
+            meta_release_replies(m, meta_now_ms(), true);
+    }
+    meta_store_close(m);
+    if (m->router)
+        zmq_close(m->router);
+    if (m->pub)
+        zmq_close(m->pub);
+    nmq_trie_destroy(&m->subs);
+    if (m->retained)
+        nmq_tindex_each(m->retained, s_free_retained, NULL);
+    nmq_tindex_destroy(&m->retained);
+    nmq_batch_destroy(&m->deltas);
+    nmq_batch_destroy(&m->direct);
+    free(m->in);
+    free(m);
+}
+
+static const nmq_role_t s_role = {
+    .name = "metadata",
+    .start = s_start,
+    .reload = s_reload,
+    .tick = s_tick,
+    .destroy = s_destroy,
+    .status = s_status,
+};
 
 int meta_main(void) { return nmq_worker_main(&s_role); }

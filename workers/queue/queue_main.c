@@ -1,11 +1,172 @@
-/* queue — "nemomq: queue": client-queue shard: owns the queues of the client ids that hash to its slot; each shard writes its own LMDB environment.
+/* queue — "nemomq: queue N": the queues of the client ids that hash to slot
+ * N (broker_shard_of), their in-flight windows and packet ids, and their
+ * durable copy in this worker's own LMDB environment (<data dir>/queue.N).
+ * The files of the role are listed in queue_worker.h.
  *
- * The foundation gives it the shared worker runtime only (HELLO/READY,
- * heartbeats, STOP, RELOAD); its own work arrives with the issues that need it.
+ * Sockets: a ROUTER (queue.N.sock) every acceptor connects to, and a DEALER
+ * to the metadata worker for the subscriptions of sessions that expire.
  */
+#include "queue_worker.h"
 #include "roles.h"
-#include "nmq_worker.h"
+#include "nmq_log.h"
+#include "nmq_paths.h"
 
-static const nmq_role_t s_role = { .name = "queue" };
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define QUEUE_EXPIRY_SWEEP_MS 1000
+
+static void s_on_router(nmq_worker_t *w, void *arg, short revents)
+{
+    queue_worker_t *q = nmq_worker_data(w);
+    for (int i = 0; i < 256; i++) {
+        if (nmq_batch_recv(q->in, q->router, true) < 0)
+            break;
+        queue_ops_dispatch(q, q->in);
+        nmq_batch_in_close(q->in);
+    }
+}
+
+static void *s_socket(queue_worker_t *q, int type, const char *name, bool bind)
+{
+    char ep[NMQ_CONF_PATH_MAX + 64];
+    if (nmq_paths_endpoint(q->cfg, name, ep, sizeof ep) < 0)
+        return NULL;
+    void *s = zmq_socket(nmq_worker_zctx(q->w), type);
+    int linger = 500, hwm = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (!bind) {
+        char id[32];
+        snprintf(id, sizeof id, "q%d.%d", q->slot, (int)getpid());
+        zmq_setsockopt(s, ZMQ_ROUTING_ID, id, strlen(id));
+    } else {
+        unlink(ep + 6);
+    }
+    if ((bind ? zmq_bind(s, ep) : zmq_connect(s, ep)) < 0) {
+        nmq_error("cannot %s %s: %s", bind ? "bind" : "connect", ep, zmq_strerror(errno));
+        zmq_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+static int s_open(queue_worker_t *q)
+{
+    char path[NMQ_CONF_PATH_MAX + 32], err[512];
+    snprintf(path, sizeof path, "%s/queue.%d", q->cfg->platform_data_dir, q->slot);
+    queue_store_opts_t opts = { .path = path, .sync = q->cfg->message_store_sync };
+    q->store = queue_store_open(&opts, err, sizeof err);
+    if (!q->store) {
+        nmq_error("cannot open the queue store %s: %s", path, err);
+        return -1;
+    }
+    queue_limits_t lim;
+    queue_limits_from_config(&lim, q->cfg);
+    q->shard = queue_shard_new(&lim, q->store, queue_now_ms(), err, sizeof err);
+    if (!q->shard) {
+        nmq_error("cannot load the queue store %s: %s", path, err);
+        return -1;
+    }
+    nmq_info("queue store %s: %zu sessions", path, queue_shard_size(q->shard));
+    return 0;
+}
+
+static int s_start(nmq_worker_t *w)
+{
+    queue_worker_t *q = calloc(1, sizeof *q);
+    nmq_worker_set_data(w, q);
+    q->w = w;
+    q->cfg = nmq_worker_config(w);
+    q->slot = nmq_worker_slot(w);
+    q->in = calloc(1, sizeof *q->in);
+    q->meta_out = nmq_batch_new();
+    q->attached = nmq_hashmap_new(0);
+    if (s_open(q) < 0)
+        return 1;
+    char name[32];
+    snprintf(name, sizeof name, "queue.%d.sock", q->slot);
+    q->router = s_socket(q, ZMQ_ROUTER, name, true);
+    q->meta = s_socket(q, ZMQ_DEALER, "meta.sock", false);
+    if (!q->router || !q->meta)
+        return 1;
+    nmq_worker_watch_socket(w, q->router, ZMQ_POLLIN, s_on_router, NULL);
+    return 0;
+}
+
+static void s_reload(nmq_worker_t *w, const nmq_config_t *old)
+{
+    queue_worker_t *q = nmq_worker_data(w);
+    q->cfg = nmq_worker_config(w);
+    queue_limits_t lim;
+    queue_limits_from_config(&lim, q->cfg);
+    queue_shard_set_limits(q->shard, &lim);
+}
+
+static int s_tick(nmq_worker_t *w)
+{
+    queue_worker_t *q = nmq_worker_data(w);
+    int64_t now = queue_now_ms();
+    if (now >= q->next_expiry_ms) {
+        queue_ops_expire(q, now);
+        q->next_expiry_ms = now + QUEUE_EXPIRY_SWEEP_MS;
+    }
+    queue_ops_flush(q);
+    return (int)(q->next_expiry_ms - now);
+}
+
+static void s_status(nmq_worker_t *w, char *buf, size_t len)
+{
+    const queue_worker_t *q = nmq_worker_data(w);
+    if (!q || !q->shard)
+        return;
+    const queue_counters_t *c = queue_shard_counters(q->shard);
+    snprintf(buf, len, "sessions %zu, online %zu, in %llu, out %llu, drop %llu",
+             queue_shard_size(q->shard), nmq_hashmap_size(q->attached),
+             (unsigned long long)c->message_in, (unsigned long long)c->message_out,
+             (unsigned long long)c->message_drop);
+}
+
+static void s_destroy(nmq_worker_t *w)
+{
+    queue_worker_t *q = nmq_worker_data(w);
+    if (!q)
+        return;
+    if (q->shard && q->router)
+        queue_ops_flush(q);
+    size_t cursor = 0;
+    const void *key;
+    size_t klen;
+    void *value;
+    while (q->attached && nmq_hashmap_next(q->attached, &cursor, &key, &klen, &value))
+        free(value);
+    nmq_hashmap_destroy(&q->attached);
+    queue_shard_destroy(&q->shard);
+    queue_store_close(&q->store);
+    for (int i = 0; i < q->npeers; i++)
+        nmq_batch_destroy(&q->peers[i].out);
+    nmq_batch_destroy(&q->meta_out);
+    if (q->router)
+        zmq_close(q->router);
+    if (q->meta)
+        zmq_close(q->meta);
+    free(q->dirty);
+    free(q->in);
+    free(q);
+}
+
+static const nmq_role_t s_role = {
+    .name = "queue",
+    .start = s_start,
+    .reload = s_reload,
+    .tick = s_tick,
+    .destroy = s_destroy,
+    .status = s_status,
+};
 
 int queue_main(void) { return nmq_worker_main(&s_role); }

@@ -1,0 +1,235 @@
+/* nmq_batch — see nmq_batch.h.
+ *
+ * Everything an outgoing batch points to (ops, strings, repeated fields) is
+ * carved from one arena that is reset after each send, so building a batch of
+ * a thousand ops costs a handful of mallocs.  Payload frames are handed to
+ * ZeroMQ without a second copy (zmq_msg_init_data with a free function).
+ */
+#include "nmq_batch.h"
+#include "nmq_log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NMQ_ARENA_CHUNK (64 * 1024)
+
+typedef struct s_chunk {
+    struct s_chunk *next;
+    size_t used, cap;
+    _Alignas(16) uint8_t data[];
+} s_chunk_t;
+
+typedef struct {
+    void *data;
+    size_t len;
+} s_payload_t;
+
+struct nmq_batch {
+    s_chunk_t *chunks;
+    Nmq__Op **ops;
+    size_t nops, cap_ops;
+    s_payload_t *payloads;
+    size_t npayloads, cap_payloads;
+};
+
+nmq_batch_t *nmq_batch_new(void)
+{
+    nmq_batch_t *b = calloc(1, sizeof *b);
+    if (!b)
+        abort();
+    return b;
+}
+
+static void s_reset(nmq_batch_t *b)
+{
+    /* keep the first chunk: the steady state allocates nothing */
+    while (b->chunks && b->chunks->next) {
+        s_chunk_t *next = b->chunks->next;
+        free(b->chunks);
+        b->chunks = next;
+    }
+    if (b->chunks)
+        b->chunks->used = 0;
+    for (size_t i = 0; i < b->npayloads; i++)
+        free(b->payloads[i].data);
+    b->nops = b->npayloads = 0;
+}
+
+void nmq_batch_destroy(nmq_batch_t **self_p)
+{
+    nmq_batch_t *b = *self_p;
+    if (!b)
+        return;
+    s_reset(b);
+    free(b->chunks);
+    free(b->ops);
+    free(b->payloads);
+    free(b);
+    *self_p = NULL;
+}
+
+void *nmq_batch_alloc(nmq_batch_t *b, size_t size)
+{
+    size = (size + 15) & ~(size_t)15;
+    if (!b->chunks || b->chunks->cap - b->chunks->used < size) {
+        size_t cap = size > NMQ_ARENA_CHUNK ? size : NMQ_ARENA_CHUNK;
+        s_chunk_t *c = malloc(sizeof *c + cap);
+        if (!c)
+            abort();
+        c->used = 0;
+        c->cap = cap;
+        c->next = b->chunks;
+        b->chunks = c;
+    }
+    void *p = b->chunks->data + b->chunks->used;
+    b->chunks->used += size;
+    memset(p, 0, size);
+    return p;
+}
+
+char *nmq_batch_strdup(nmq_batch_t *b, const char *s, size_t len)
+{
+    char *d = nmq_batch_alloc(b, len + 1);
+    memcpy(d, s, len);
+    d[len] = '\0';
+    return d;
+}
+
+Nmq__Op *nmq_batch_op(nmq_batch_t *b, broker_op_t code)
+{
+    if (b->nops == b->cap_ops) {
+        b->cap_ops = b->cap_ops ? b->cap_ops * 2 : 64;
+        b->ops = realloc(b->ops, b->cap_ops * sizeof *b->ops);
+        if (!b->ops)
+            abort();
+    }
+    Nmq__Op *op = nmq_batch_alloc(b, sizeof *op);
+    nmq__op__init(op);
+    op->has_op = true;
+    op->op = code;
+    b->ops[b->nops++] = op;
+    return op;
+}
+
+uint32_t nmq_batch_payload(nmq_batch_t *b, const void *data, size_t len)
+{
+    if (b->npayloads == b->cap_payloads) {
+        b->cap_payloads = b->cap_payloads ? b->cap_payloads * 2 : 64;
+        b->payloads = realloc(b->payloads, b->cap_payloads * sizeof *b->payloads);
+        if (!b->payloads)
+            abort();
+    }
+    void *copy = malloc(len ? len : 1);
+    if (!copy)
+        abort();
+    memcpy(copy, data, len);
+    b->payloads[b->npayloads] = (s_payload_t){ copy, len };
+    return (uint32_t)(++b->npayloads);   /* frame 0 is the Batch itself */
+}
+
+size_t nmq_batch_count(const nmq_batch_t *b) { return b->nops; }
+
+static void s_free_payload(void *data, void *hint) { free(data); }
+
+int nmq_batch_send(nmq_batch_t *b, void *sock, const void *routing_id, size_t routing_len)
+{
+    if (b->nops == 0)
+        return 0;
+    Nmq__Batch batch = NMQ__BATCH__INIT;
+    batch.n_ops = b->nops;
+    batch.ops = b->ops;
+    size_t len = nmq__batch__get_packed_size(&batch);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        abort();
+    nmq__batch__pack(&batch, buf);
+    int rc = 0;
+    if (routing_id && zmq_send(sock, routing_id, routing_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        rc = -1;
+    zmq_msg_t m;
+    zmq_msg_init_data(&m, buf, len, s_free_payload, NULL);
+    if (rc < 0 || zmq_msg_send(&m, sock, (b->npayloads ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&m);   /* frees buf */
+        rc = -1;
+    }
+    for (size_t i = 0; i < b->npayloads; i++) {
+        s_payload_t *p = &b->payloads[i];
+        if (rc == 0) {
+            zmq_msg_init_data(&m, p->data, p->len, s_free_payload, NULL);
+            if (zmq_msg_send(&m, sock, (i + 1 < b->npayloads ? ZMQ_SNDMORE : 0)) < 0) {
+                zmq_msg_close(&m);
+                rc = -1;
+            }
+            p->data = NULL;   /* ZeroMQ owns it now */
+        }
+    }
+    if (rc < 0)
+        nmq_warn("batch of %zu ops dropped: %s", b->nops, zmq_strerror(errno));
+    s_reset(b);
+    return rc;
+}
+
+int nmq_batch_recv(nmq_batch_in_t *in, void *sock, bool with_routing_id)
+{
+    in->batch = NULL;
+    in->nframes = 0;
+    in->routing_len = 0;
+    int more = 1;
+    bool first = true;
+    while (more) {
+        zmq_msg_t *m = &in->frames[in->nframes < NMQ_BATCH_MAX_FRAMES ? in->nframes : NMQ_BATCH_MAX_FRAMES - 1];
+        zmq_msg_init(m);
+        if (zmq_msg_recv(m, sock, first ? ZMQ_DONTWAIT : 0) < 0) {
+            zmq_msg_close(m);
+            nmq_batch_in_close(in);
+            return -1;
+        }
+        more = zmq_msg_more(m);
+        if (first && with_routing_id) {
+            size_t n = zmq_msg_size(m);
+            in->routing_len = n < sizeof in->routing_id ? n : sizeof in->routing_id;
+            memcpy(in->routing_id, zmq_msg_data(m), in->routing_len);
+            zmq_msg_close(m);
+        } else if (in->nframes < NMQ_BATCH_MAX_FRAMES) {
+            in->nframes++;
+        } else {
+            zmq_msg_close(m);   /* beyond what any sender makes: dropped */
+        }
+        first = false;
+    }
+    if (in->nframes == 0) {
+        errno = EPROTO;
+        return -1;
+    }
+    in->batch = nmq__batch__unpack(NULL, zmq_msg_size(&in->frames[0]), zmq_msg_data(&in->frames[0]));
+    if (!in->batch) {
+        nmq_warn("dropped a batch that is not a packed nmq.Batch");
+        nmq_batch_in_close(in);
+        errno = EPROTO;
+        return -1;
+    }
+    return 0;
+}
+
+const uint8_t *nmq_batch_in_payload(const nmq_batch_in_t *in, const Nmq__Msg *msg, size_t *len)
+{
+    if (!msg || !msg->has_payload_frame || msg->payload_frame == 0 ||
+        (int)msg->payload_frame >= in->nframes) {
+        *len = 0;
+        return (const uint8_t *)"";
+    }
+    zmq_msg_t *m = (zmq_msg_t *)&in->frames[msg->payload_frame];
+    *len = zmq_msg_size(m);
+    return zmq_msg_data(m);
+}
+
+void nmq_batch_in_close(nmq_batch_in_t *in)
+{
+    if (in->batch)
+        nmq__batch__free_unpacked(in->batch, NULL);
+    in->batch = NULL;
+    for (int i = 0; i < in->nframes; i++)
+        zmq_msg_close(&in->frames[i]);
+    in->nframes = 0;
+}

@@ -1,0 +1,59 @@
+/* nmq_batch — one ZeroMQ message per destination per loop turn.
+ *
+ * The publish path's rule is batching: a worker collects every operation for
+ * one destination during a loop turn into a batch (a packed nmq.Batch frame)
+ * and the payloads beside it as frames of their own, and sends the lot at the
+ * end of the turn.  A payload is added once and may be referenced by several
+ * ops.  Receiving gives back the ops and a way to reach each op's payload
+ * without copying it out of the ZeroMQ frames.
+ */
+#ifndef NMQ_BATCH_H
+#define NMQ_BATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <zmq.h>
+#include "broker.pb-c.h"
+#include "nmq_broker_ops.h"
+
+/* --- building ---------------------------------------------------------------- */
+
+typedef struct nmq_batch nmq_batch_t;
+
+nmq_batch_t *nmq_batch_new(void);
+void nmq_batch_destroy(nmq_batch_t **self_p);
+/* A new op, zero-initialised except its code; valid until the next send. */
+Nmq__Op *nmq_batch_op(nmq_batch_t *self, broker_op_t op);
+/* Copy a payload in; returns the frame index to put in Msg.payload_frame. */
+uint32_t nmq_batch_payload(nmq_batch_t *self, const void *data, size_t len);
+/* Strings and sub-objects an op points to must outlive it: the batch keeps
+ * copies for you. */
+char *nmq_batch_strdup(nmq_batch_t *self, const char *s, size_t len);
+void *nmq_batch_alloc(nmq_batch_t *self, size_t size);
+size_t nmq_batch_count(const nmq_batch_t *self);
+/* Send everything (with routing_id first, on a ROUTER) and start empty.
+ * Returns 0, or -1 when ZeroMQ refused (the batch is dropped either way). */
+int nmq_batch_send(nmq_batch_t *self, void *sock, const void *routing_id, size_t routing_len);
+
+/* --- receiving ---------------------------------------------------------------- */
+
+#define NMQ_BATCH_MAX_FRAMES 4096
+
+typedef struct {
+    Nmq__Batch *batch;
+    zmq_msg_t frames[NMQ_BATCH_MAX_FRAMES];   /* [0] is the Batch frame */
+    int nframes;
+    char routing_id[64];
+    size_t routing_len;
+    int from_shard;                          /* the receiver's note of where it came from */
+} nmq_batch_in_t;
+
+/* Receive one batch (ZMQ_DONTWAIT); with_routing_id on a ROUTER.  0, or -1
+ * with errno (EAGAIN when nothing is waiting, EPROTO for garbage). */
+int nmq_batch_recv(nmq_batch_in_t *in, void *sock, bool with_routing_id);
+/* The payload of a Msg, or an empty one when the frame does not exist. */
+const uint8_t *nmq_batch_in_payload(const nmq_batch_in_t *in, const Nmq__Msg *msg, size_t *len);
+void nmq_batch_in_close(nmq_batch_in_t *in);
+
+#endif

@@ -1,0 +1,93 @@
+/* nmq_broker_ops — the operations of proto/broker.proto and who sends them.
+ *
+ * Every Op in a Batch names one of these.  A receiver looks the op up in its
+ * own handler table; an op that does not belong on its socket is logged and
+ * dropped (garbage from inside is a bug to see, not to obey).
+ *
+ * Endpoints (all in the node's run directory, see broker_endpoint()):
+ *   queue.<N>.sock  queue worker N: ROUTER.  Acceptors connect a DEALER with
+ *                   routing id "a<slot>.<pid>"; the metadata worker "m.<pid>".
+ *   meta.sock       metadata worker: ROUTER.  Acceptors and queue workers
+ *                   connect a DEALER ("a<slot>.<pid>", "q<slot>.<pid>").
+ *   meta-pub.sock   metadata worker: PUB of routing-table deltas.
+ *
+ * The flows (client X, its queue in shard hash(X) % queue_shards):
+ *
+ * CONNECT   acceptor -> queue(X)  ATTACH {client_id, conn, clean_start,
+ *           session_expiry, receive_max, level, username, peer}
+ *           queue(X) -> acceptor  ATTACHED {conn, session_present}, then
+ *           DELIVER/PUBREL for what is pending.  If X was attached to another
+ *           connection: queue(X) -> that acceptor KICK {conn, reason 0x8E} first.
+ *           clean_start: the old session and its queue are dropped, and
+ *           queue(X) -> meta UNSUBSCRIBE_ALL {client_id}.
+ * PUBLISH   acceptor matches its routing replica, then per shard:
+ *           acceptor -> queue(S)  APPEND {msg, recipients[]} + payload frame
+ *           queue(S) -> acceptor  APPENDED {req} after its group commit; a QoS 1/2
+ *           publisher gets PUBACK/PUBREC once every shard it went to answered.
+ *           retain flag: acceptor -> meta RETAIN {msg} (+ payload; empty = clear).
+ * DELIVERY  queue(X) -> acceptor  DELIVER {conn, msg, packet_id, dup, qos,
+ *           sub_ids, remaining_expiry} + payload;  PUBREL {conn, packet_id}
+ *           acceptor -> queue(X)  ACK {client_id, packet_id, ack_type}
+ * SUBSCRIBE acceptor -> meta  SUBSCRIBE {req, client_id, subs[]}
+ *           meta -> every acceptor (PUB)  DELTA {seq, client_id, subs[], remove}
+ *           meta -> acceptor  RETAINED {req, msg} + payload for each retained
+ *           message to deliver, then SUBSCRIBED {req, codes[]}, once every live
+ *           acceptor has APPLIED seq (so a PUBLISH on any acceptor after the
+ *           SUBACK is routed to the new subscriber).
+ *           The acceptor sends SUBACK, then APPENDs the retained messages to
+ *           queue(X) for X alone.
+ * UNSUBSCRIBE  the same with UNSUBSCRIBE / UNSUBSCRIBED.
+ * DISCONNECT / close  acceptor -> queue(X)  DETACH {client_id, conn, session_expiry}
+ * LIVENESS  acceptor -> queue(N)  HELLO {} every second; the answer HELLO {seq}
+ *           carries the queue worker's epoch (its pid).  A new epoch means the
+ *           worker restarted and knows none of this acceptor's connections: the
+ *           acceptor disconnects the clients of that shard (0x89, no will), and
+ *           the publishers still waiting for it, and they come back and resume.
+ * REPLICA   acceptor -> meta  SNAPSHOT {}; meta -> acceptor SNAPSHOT {seq, ...}
+ *           in as many Batches as it takes, the last with SNAPSHOT_END; the
+ *           acceptor applies DELTAs with a higher seq, and asks again on a gap.
+ *           acceptor -> meta  APPLIED {seq} after each batch of deltas.
+ */
+#ifndef NMQ_BROKER_OPS_H
+#define NMQ_BROKER_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    BROKER_OP_ATTACH = 1,
+    BROKER_OP_ATTACHED,
+    BROKER_OP_KICK,
+    BROKER_OP_DETACH,
+    BROKER_OP_APPEND,
+    BROKER_OP_APPENDED,
+    BROKER_OP_DELIVER,
+    BROKER_OP_PUBREL,
+    BROKER_OP_ACK,
+    BROKER_OP_RETAIN,
+    BROKER_OP_SUBSCRIBE,
+    BROKER_OP_SUBSCRIBED,
+    BROKER_OP_UNSUBSCRIBE,
+    BROKER_OP_UNSUBSCRIBED,
+    BROKER_OP_UNSUBSCRIBE_ALL,
+    BROKER_OP_DELTA,
+    BROKER_OP_SNAPSHOT,
+    BROKER_OP_SNAPSHOT_END,
+    BROKER_OP_APPLIED,
+    BROKER_OP_RETAINED,        /* meta -> acceptor, before SUBSCRIBED: a retained msg to deliver */
+    BROKER_OP_HELLO,           /* acceptor -> queue every second; queue -> acceptor {seq: its epoch} */
+    BROKER_OP_MAX
+} broker_op_t;
+
+#define BROKER_SESSION_NEVER_EXPIRES 0xFFFFFFFFu
+
+/* The queue shard of a client id: FNV-1a, the same in every process. */
+static inline int broker_shard_of(const char *client_id, size_t len, int nshards)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)client_id[i]) * 1099511628211ull;
+    return nshards > 0 ? (int)(h % (uint64_t)nshards) : 0;
+}
+
+#endif

@@ -1,0 +1,210 @@
+/* acceptor — the state one acceptor process shares between its files.
+ *
+ *   acceptor_main.c     the role: start, reload, stop, tick
+ *   acceptor_net.c      epoll, accept, read, batched writes, backpressure, close
+ *   acceptor_session.c  the MQTT session state machine, one handler per packet type
+ *   acceptor_links.c    DEALERs to the queue workers and the metadata worker,
+ *                       batched per destination per loop turn; incoming ops
+ *   acceptor_routes.c   the routing replica (snapshot + deltas) and PUBLISH fan-out
+ *   acceptor_auth.c     allow_anonymous, vmq_passwd, vmq_acl
+ *
+ * A connection's memory is kept small while it is idle (read and write buffers
+ * are allocated while there is something in them), so an acceptor holds tens
+ * of thousands of idle clients cheaply.
+ */
+#ifndef ACCEPTOR_H
+#define ACCEPTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "broker.pb-c.h"
+#include "nmq_batch.h"
+#include "nmq_config.h"
+#include "nmq_mqtt.h"
+#include "nmq_worker.h"
+
+#define ACC_MAX_LISTEN 16
+#define ACC_MAX_SHARDS 64
+#define ACC_READ_CHUNK 16384
+#define ACC_WBUF_HIGH (4u << 20)     /* stop reading a client whose output backs up */
+
+typedef enum {
+    ACC_CONN_NEW,         /* waiting for CONNECT */
+    ACC_CONN_ATTACHING,   /* CONNECT accepted, waiting for the queue worker */
+    ACC_CONN_ONLINE,      /* CONNACK sent */
+    ACC_CONN_CLOSING      /* flushing the last bytes, then close */
+} acc_conn_state_t;
+
+/* An inbound QoS 1/2 PUBLISH waiting for the queue workers' APPENDED. */
+typedef struct acc_pending {
+    uint64_t req;
+    uint16_t packet_id;
+    uint8_t qos;
+    uint16_t shards_left;
+    struct acc_pending *next;
+} acc_pending_t;
+
+typedef struct acc_will {
+    char *topic;
+    uint8_t *payload;
+    uint32_t payload_len;
+    uint8_t *props;
+    uint32_t props_len;
+    uint8_t qos, retain;
+    uint32_t delay;
+} acc_will_t;
+
+typedef struct acc_conn {
+    uint64_t id;                 /* (generation << 32) | fd */
+    int fd;
+    uint32_t ev_mask;            /* what epoll watches for it now */
+    acc_conn_state_t state;
+    uint8_t level;
+    bool in_dirty;               /* on the flush list */
+    bool reading_paused;
+    bool clean_disconnect;       /* DISCONNECT 0x00: no will */
+    bool attach_sent;            /* the queue worker knows this connection */
+    bool assigned_id;            /* we chose the client id (5.0: say so in CONNACK) */
+    bool kicked;                 /* taken over by a newer connection */
+    uint16_t keep_alive;         /* seconds, as granted */
+    uint16_t receive_max;        /* the client's, for the queue worker */
+    uint16_t alias_max_in;       /* topic aliases the client may use towards us */
+    uint32_t max_packet_out;     /* the client's maximum packet size, 0 none */
+    uint32_t session_expiry;
+    uint8_t request_problem_info;
+    int64_t last_rx_ms;
+    int64_t deadline_ms;         /* CONNECT timeout or keep-alive expiry */
+    char *client_id;
+    char *username;
+    char peer[64];
+    nmq_mqtt_decoder_t dec;
+    uint8_t *rbuf;
+    size_t rlen, rcap;
+    uint8_t *wbuf;
+    size_t wlen, wcap, woff;
+    acc_will_t *will;
+    char **aliases_in;           /* [alias_max_in + 1], topic per alias */
+    uint16_t *qos2_in;           /* inbound QoS 2 ids between PUBREC and PUBREL */
+    uint16_t nqos2_in, cap_qos2_in;
+    acc_pending_t *pending;
+    uint64_t subscribe_req;      /* outstanding SUBSCRIBE/UNSUBSCRIBE req, 0 none */
+    struct acc_conn *next_dirty;
+} acc_conn_t;
+
+typedef struct acc_counters {
+    uint64_t socket_open, socket_close, bytes_received, bytes_sent;
+    uint64_t mqtt_connect_received, mqtt_connack_sent;
+    uint64_t mqtt_publish_received, mqtt_publish_sent;
+    uint64_t mqtt_puback_received, mqtt_puback_sent;
+    uint64_t mqtt_pubrec_received, mqtt_pubrec_sent;
+    uint64_t mqtt_pubrel_received, mqtt_pubrel_sent;
+    uint64_t mqtt_pubcomp_received, mqtt_pubcomp_sent;
+    uint64_t mqtt_subscribe_received, mqtt_suback_sent;
+    uint64_t mqtt_unsubscribe_received, mqtt_unsuback_sent;
+    uint64_t mqtt_pingreq_received, mqtt_pingresp_sent;
+    uint64_t mqtt_disconnect_received, mqtt_disconnect_sent;
+    uint64_t mqtt_invalid_msg_size_error, mqtt_publish_auth_error, mqtt_subscribe_auth_error;
+    uint64_t client_keepalive_expired, router_matches_local;
+} acc_counters_t;
+
+typedef struct acceptor {
+    nmq_worker_t *w;
+    const nmq_config_t *cfg;
+    char id[48];                 /* routing id "a<slot>.<pid>" */
+    int slot;
+    int epfd;
+    int listen_fds[ACC_MAX_LISTEN];
+    int nlisten;
+    bool accepting;
+    acc_conn_t **conns;          /* by fd */
+    uint32_t *gens;              /* by fd */
+    int max_fds;
+    int nconns;
+    acc_conn_t *dirty;           /* connections with output to flush */
+    /* links */
+    void *zctx;
+    void *queues[ACC_MAX_SHARDS];
+    nmq_batch_t *queue_out[ACC_MAX_SHARDS];
+    int nshards;
+    uint64_t queue_epoch[ACC_MAX_SHARDS];   /* each queue worker's pid, from HELLO */
+    void *meta;
+    nmq_batch_t *meta_out;
+    void *meta_sub;
+    nmq_batch_in_t *in;          /* scratch for receiving */
+    /* routing replica */
+    struct nmq_trie *routes;     /* nmq_topic_trie.h */
+    uint64_t routes_seq;
+    bool routes_synced;
+    bool snapshot_asked;
+    uint64_t next_msg;
+    uint64_t next_req;
+    int64_t next_timer_ms;
+    acc_counters_t c;
+} acceptor_t;
+
+/* acceptor_net.c */
+int acc_net_start(acceptor_t *a);
+void acc_net_stop(acceptor_t *a);
+void acc_net_listen(acceptor_t *a);
+void acc_net_on_events(nmq_worker_t *w, void *arg, short revents);
+/* Queue bytes for a connection; written at the end of the loop turn. */
+void acc_conn_write(acceptor_t *a, acc_conn_t *c, const void *data, size_t len);
+/* Space for an encoder to write up to len bytes; commit what it wrote. */
+uint8_t *acc_conn_reserve(acceptor_t *a, acc_conn_t *c, size_t len);
+void acc_conn_commit(acceptor_t *a, acc_conn_t *c, size_t len);
+void acc_conn_close(acceptor_t *a, acc_conn_t *c, const char *why);
+/* Close after what is queued has been written. */
+void acc_conn_close_after_flush(acceptor_t *a, acc_conn_t *c);
+acc_conn_t *acc_conn_find(acceptor_t *a, uint64_t id);
+void acc_net_flush(acceptor_t *a);
+int acc_net_timers(acceptor_t *a, int64_t now_ms);
+
+/* acceptor_session.c */
+void acc_session_input(acceptor_t *a, acc_conn_t *c);
+void acc_session_closed(acceptor_t *a, acc_conn_t *c);
+void acc_session_attached(acceptor_t *a, acc_conn_t *c, bool session_present);
+void acc_session_kick(acceptor_t *a, acc_conn_t *c, unsigned reason);
+void acc_session_deliver(acceptor_t *a, acc_conn_t *c, const Nmq__Op *op, const uint8_t *payload, size_t len);
+void acc_session_pubrel(acceptor_t *a, acc_conn_t *c, uint16_t packet_id);
+void acc_session_appended(acceptor_t *a, acc_conn_t *c, uint64_t req);
+void acc_session_subscribed(acceptor_t *a, const Nmq__Op *op);
+void acc_session_disconnect(acceptor_t *a, acc_conn_t *c, uint8_t reason);
+/* Queue worker `shard` restarted: its clients and waiting publishers go. */
+void acc_session_queue_restarted(acceptor_t *a, int shard);
+uint64_t acc_now_ms(void);
+
+/* acceptor_auth.c */
+int acc_auth_start(acceptor_t *a);
+void acc_auth_stop(acceptor_t *a);
+void acc_auth_timer(acceptor_t *a, int64_t now_ms);
+/* 0, or the 5.0 CONNACK reason (0x86 bad user name or password, 0x87 not authorized) */
+uint8_t acc_auth_connect(acceptor_t *a, const char *username, const uint8_t *password, size_t len,
+                         bool has_password);
+bool acc_auth_publish(acceptor_t *a, const acc_conn_t *c, const char *topic);
+bool acc_auth_subscribe(acceptor_t *a, const acc_conn_t *c, const char *filter);
+
+/* acceptor_links.c */
+int acc_links_start(acceptor_t *a);
+void acc_links_stop(acceptor_t *a);
+void acc_links_flush(acceptor_t *a);
+/* Once a second: HELLO to every queue worker. */
+void acc_links_timer(acceptor_t *a);
+int acc_shard_of(const acceptor_t *a, const char *client_id, size_t len);
+nmq_batch_t *acc_to_queue(acceptor_t *a, int shard);
+nmq_batch_t *acc_to_meta(acceptor_t *a);
+Nmq__ConnRef *acc_conn_ref(acceptor_t *a, nmq_batch_t *b, const acc_conn_t *c);
+
+/* acceptor_routes.c */
+int acc_routes_start(acceptor_t *a);
+void acc_routes_stop(acceptor_t *a);
+void acc_routes_delta(acceptor_t *a, const Nmq__Op *op);
+void acc_routes_snapshot(acceptor_t *a, const Nmq__Op *op);
+int acc_routes_timer(acceptor_t *a, int64_t now_ms);
+/* Route one PUBLISH: appends to every shard with a recipient; returns how
+ * many shards it went to (the publisher's ack waits for that many APPENDED). */
+int acc_routes_publish(acceptor_t *a, uint64_t req, const acc_conn_t *from, const Nmq__Msg *msg,
+                       const uint8_t *payload, size_t len);
+
+#endif

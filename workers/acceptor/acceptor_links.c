@@ -1,0 +1,269 @@
+/* acceptor_links — the acceptor's side of the publish path's sockets.
+ *
+ * One DEALER per queue worker, one DEALER to the metadata worker and a SUB on
+ * its delta feed, each with a batch that collects the turn's ops for that
+ * destination; acc_links_flush() sends them all once per loop turn.  Incoming
+ * batches are dispatched op by op through s_handlers, indexed by op code: an op
+ * with no handler here is logged, not obeyed.
+ */
+#include "acceptor.h"
+#include "nmq_log.h"
+#include "nmq_paths.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+typedef void (s_handler_fn)(acceptor_t *a, const nmq_batch_in_t *in, const Nmq__Op *op);
+
+static acc_conn_t *s_conn_of(acceptor_t *a, const Nmq__Op *op)
+{
+    return op->conn && op->conn->has_conn ? acc_conn_find(a, op->conn->conn) : NULL;
+}
+
+static void s_on_attached(acceptor_t *a, const nmq_batch_in_t *in, const Nmq__Op *op)
+{
+    acc_conn_t *c = s_conn_of(a, op);
+    if (c)
+        acc_session_attached(a, c, op->session_present);
+}
+
+static void s_on_kick(acceptor_t *a, const nmq_batch_in_t *in, const Nmq__Op *op)
+{
+    acc_conn_t *c = s_conn_of(a, op);
+    if (c)
+        acc_session_kick(a, c, op->has_reason ? op->reason : 0x8E);
+}
+
+static void s_on_deliver(acceptor_t *a, const nmq_batch_in_t *in, const Nmq__Op *op)
+{
+    acc_conn_t *c = s_conn_of(a, op);
+    size_t len;
+    const uint8_t *payload = nmq_batch_in_payload(in, op->msg, &len);
+    if (c)
+        acc_session_deliver(a, c, op, payload, len);
+}
+
+static void s_on_pubrel(acceptor_t *a, const nmq_batch_in_t *in, const Nmq__Op *op)
+{
+    acc_conn_t *c = s_conn_of(a, op);
+    if (c)
+        acc_session_pubrel(a, c, (uint16_t)op->packet_id);
+}
+
+static void s_on_appended(acceptor_t *a, const nmq_batch_in_t *in, const Nmq__Op *op)
+{
+    acc_conn_t *c = s_conn_of(a, op);
+    if (c)
+        acc_session_appended(a, c, op->req);
+}
+
+static void s_on_subscribed(acceptor_t *a, const nmq_batch_in_t *in, const Nmq__Op *op)
+{
+    acc_session_subscribed(a, op);
+}
+
+/* A retained message for a new subscriber: into its queue like any other. */
+static void s_on_retained(acceptor_t *a, const nmq_batch_in_t *in, const Nmq__Op *op)
+{
+    if (!op->msg || op->n_recipients != 1 || !op->recipients[0]->client_id)
+        return;
+    size_t len;
+    const uint8_t *payload = nmq_batch_in_payload(in, op->msg, &len);
+    const char *client = op->recipients[0]->client_id;
+    nmq_batch_t *b = acc_to_queue(a, acc_shard_of(a, client, strlen(client)));
+    Nmq__Op *ap = nmq_batch_op(b, BROKER_OP_APPEND);
+    Nmq__Msg *m = nmq_batch_alloc(b, sizeof *m);
+    *m = *op->msg;
+    m->topic = nmq_batch_strdup(b, op->msg->topic ? op->msg->topic : "", op->msg->topic ? strlen(op->msg->topic) : 0);
+    if (op->msg->has_props) {
+        m->props.data = nmq_batch_alloc(b, op->msg->props.len);
+        memcpy(m->props.data, op->msg->props.data, op->msg->props.len);
+    }
+    m->publisher = NULL;
+    m->has_payload_frame = true;
+    m->payload_frame = nmq_batch_payload(b, payload, len);
+    ap->msg = m;
+    Nmq__Recipient *r = nmq_batch_alloc(b, sizeof *r);
+    nmq__recipient__init(r);
+    r->client_id = nmq_batch_strdup(b, client, strlen(client));
+    r->has_qos = r->has_retain_as_published = true;
+    r->qos = op->recipients[0]->qos;
+    r->retain_as_published = true;   /* [MQTT-3.3.1-8]: retained on subscribe */
+    if (op->recipients[0]->n_sub_ids) {
+        r->n_sub_ids = op->recipients[0]->n_sub_ids;
+        r->sub_ids = nmq_batch_alloc(b, r->n_sub_ids * sizeof *r->sub_ids);
+        memcpy(r->sub_ids, op->recipients[0]->sub_ids, r->n_sub_ids * sizeof *r->sub_ids);
+    }
+    ap->n_recipients = 1;
+    ap->recipients = nmq_batch_alloc(b, sizeof *ap->recipients);
+    ap->recipients[0] = r;
+}
+
+static void s_on_delta(acceptor_t *a, const nmq_batch_in_t *in, const Nmq__Op *op)
+{
+    acc_routes_delta(a, op);
+}
+
+static void s_on_snapshot(acceptor_t *a, const nmq_batch_in_t *in, const Nmq__Op *op)
+{
+    acc_routes_snapshot(a, op);
+}
+
+static int s_shard_of_socket(const acceptor_t *a, const nmq_batch_in_t *in)
+{
+    return in->from_shard;
+}
+
+static void s_on_hello(acceptor_t *a, const nmq_batch_in_t *in, const Nmq__Op *op)
+{
+    int shard = s_shard_of_socket(a, in);
+    if (shard < 0 || shard >= a->nshards)
+        return;
+    if (a->queue_epoch[shard] && a->queue_epoch[shard] != op->seq) {
+        nmq_warn("queue %d restarted (epoch %llu, was %llu): its clients reconnect", shard,
+                 (unsigned long long)op->seq, (unsigned long long)a->queue_epoch[shard]);
+        acc_session_queue_restarted(a, shard);
+    }
+    a->queue_epoch[shard] = op->seq;
+}
+
+static s_handler_fn *const s_handlers[BROKER_OP_MAX] = {
+    [BROKER_OP_HELLO] = s_on_hello,
+    [BROKER_OP_ATTACHED] = s_on_attached,
+    [BROKER_OP_KICK] = s_on_kick,
+    [BROKER_OP_DELIVER] = s_on_deliver,
+    [BROKER_OP_PUBREL] = s_on_pubrel,
+    [BROKER_OP_APPENDED] = s_on_appended,
+    [BROKER_OP_SUBSCRIBED] = s_on_subscribed,
+    [BROKER_OP_UNSUBSCRIBED] = s_on_subscribed,
+    [BROKER_OP_RETAINED] = s_on_retained,
+    [BROKER_OP_DELTA] = s_on_delta,
+    [BROKER_OP_SNAPSHOT] = s_on_snapshot,
+    [BROKER_OP_SNAPSHOT_END] = s_on_snapshot,
+};
+
+static void s_dispatch(acceptor_t *a, const nmq_batch_in_t *in)
+{
+    for (size_t i = 0; i < in->batch->n_ops; i++) {
+        const Nmq__Op *op = in->batch->ops[i];
+        s_handler_fn *fn = op->op < BROKER_OP_MAX ? s_handlers[op->op] : NULL;
+        if (fn)
+            fn(a, in, op);
+        else
+            nmq_warn("ignored op %u: not one an acceptor receives", op->op);
+    }
+}
+
+static void s_on_socket(nmq_worker_t *w, void *sock, short revents)
+{
+    acceptor_t *a = nmq_worker_data(w);
+    /* bounded, so one busy peer cannot starve the clients */
+    int shard = -1;
+    for (int i = 0; i < a->nshards; i++)
+        if (a->queues[i] == sock)
+            shard = i;
+    for (int i = 0; i < 64; i++) {
+        if (nmq_batch_recv(a->in, sock, false) < 0)
+            break;
+        a->in->from_shard = shard;
+        s_dispatch(a, a->in);
+        nmq_batch_in_close(a->in);
+    }
+}
+
+int acc_shard_of(const acceptor_t *a, const char *client_id, size_t len)
+{
+    return broker_shard_of(client_id, len, a->nshards);
+}
+
+nmq_batch_t *acc_to_queue(acceptor_t *a, int shard) { return a->queue_out[shard]; }
+nmq_batch_t *acc_to_meta(acceptor_t *a) { return a->meta_out; }
+
+Nmq__ConnRef *acc_conn_ref(acceptor_t *a, nmq_batch_t *b, const acc_conn_t *c)
+{
+    Nmq__ConnRef *ref = nmq_batch_alloc(b, sizeof *ref);
+    nmq__conn_ref__init(ref);
+    ref->acceptor = a->id;   /* lives as long as the acceptor */
+    ref->has_conn = true;
+    ref->conn = c->id;
+    return ref;
+}
+
+void acc_links_timer(acceptor_t *a)
+{
+    for (int i = 0; i < a->nshards; i++)
+        nmq_batch_op(a->queue_out[i], BROKER_OP_HELLO);
+}
+
+void acc_links_flush(acceptor_t *a)
+{
+    for (int i = 0; i < a->nshards; i++)
+        nmq_batch_send(a->queue_out[i], a->queues[i], NULL, 0);
+    nmq_batch_send(a->meta_out, a->meta, NULL, 0);
+}
+
+static void *s_connect(acceptor_t *a, int type, const char *name)
+{
+    char ep[NMQ_CONF_PATH_MAX + 64];
+    if (nmq_paths_endpoint(a->cfg, name, ep, sizeof ep) < 0)
+        return NULL;
+    void *s = zmq_socket(a->zctx, type);
+    int linger = 500, hwm = 0;   /* a stopping acceptor still gets its DETACHes out */
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);   /* in-process peers: never drop */
+    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (type == ZMQ_DEALER)
+        zmq_setsockopt(s, ZMQ_ROUTING_ID, a->id, strlen(a->id));
+    if (type == ZMQ_SUB)
+        zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
+    if (zmq_connect(s, ep) < 0) {
+        nmq_error("cannot connect to %s: %s", ep, zmq_strerror(errno));
+        zmq_close(s);
+        return NULL;
+    }
+    nmq_worker_watch_socket(a->w, s, ZMQ_POLLIN, s_on_socket, s);
+    return s;
+}
+
+int acc_links_start(acceptor_t *a)
+{
+    a->zctx = nmq_worker_zctx(a->w);
+    a->in = calloc(1, sizeof *a->in);
+    a->nshards = a->cfg->queue_shards < ACC_MAX_SHARDS ? a->cfg->queue_shards : ACC_MAX_SHARDS;
+    for (int i = 0; i < a->nshards; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "queue.%d.sock", i);
+        a->queues[i] = s_connect(a, ZMQ_DEALER, name);
+        a->queue_out[i] = nmq_batch_new();
+        if (!a->queues[i])
+            return 1;
+    }
+    a->meta = s_connect(a, ZMQ_DEALER, "meta.sock");
+    a->meta_sub = s_connect(a, ZMQ_SUB, "meta-pub.sock");
+    a->meta_out = nmq_batch_new();
+    return a->meta && a->meta_sub ? 0 : 1;
+}
+
+void acc_links_stop(acceptor_t *a)
+{
+    acc_links_flush(a);
+    for (int i = 0; i < a->nshards; i++) {
+        if (a->queues[i]) {
+            nmq_worker_unwatch_socket(a->w, a->queues[i]);
+            zmq_close(a->queues[i]);
+        }
+        nmq_batch_destroy(&a->queue_out[i]);
+    }
+    void *socks[] = { a->meta, a->meta_sub };
+    for (size_t i = 0; i < 2; i++)
+        if (socks[i]) {
+            nmq_worker_unwatch_socket(a->w, socks[i]);
+            zmq_close(socks[i]);
+        }
+    nmq_batch_destroy(&a->meta_out);
+    free(a->in);
+}

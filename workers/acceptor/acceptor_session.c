@@ -1,0 +1,824 @@
+/* acceptor_session — the MQTT session state machine of one connection, for
+ * 3.1, 3.1.1 and 5.0, one handler per packet type (s_packets).
+ *
+ * The acceptor owns the protocol; the session's durable state does not live
+ * here.  Outbound state (queue, in-flight window, packet ids, DUP on
+ * redelivery) belongs to the client's queue worker, so an acceptor crash loses
+ * nothing; the acceptor turns DELIVER ops into PUBLISH packets and client acks
+ * into ACK ops.  Inbound, a QoS 1/2 PUBLISH is acknowledged only when every
+ * queue worker it was appended to has committed it (APPENDED), and PUBACKs go
+ * out in the order the PUBLISHes came in [MQTT-4.6.0-2].
+ *
+ * Decoding is zero copy: a decoded packet points into the read buffer, so a
+ * handler copies what it keeps (into the outgoing batch, or the connection).
+ */
+#include "acceptor.h"
+#include "nmq_log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+typedef void (s_packet_fn)(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet_t *p);
+
+/* --- writing packets -------------------------------------------------------------- */
+
+static void s_send(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet_t *p)
+{
+    size_t need = nmq_mqtt_encode(NULL, 0, c->level, p);
+    uint8_t *buf = need ? acc_conn_reserve(a, c, need) : NULL;
+    if (!buf || nmq_mqtt_encode(buf, need, c->level, p) != need) {
+        nmq_warn("client %s: cannot encode %s", c->client_id ? c->client_id : c->peer,
+                 nmq_mqtt_type_name(p->type));
+        return;
+    }
+    acc_conn_commit(a, c, need);
+}
+
+static void s_send_ack(acceptor_t *a, acc_conn_t *c, unsigned type, uint16_t packet_id, uint8_t reason)
+{
+    nmq_mqtt_packet_t p = { .type = (uint8_t)type };
+    p.u.ack.packet_id = packet_id;
+    p.u.ack.reason = c->level == NMQ_MQTT_V5 ? reason : 0;
+    s_send(a, c, &p);
+}
+
+static uint64_t *s_counter_sent(acceptor_t *a, unsigned type)
+{
+    uint64_t *const table[16] = {
+        [NMQ_MQTT_PUBACK] = &a->c.mqtt_puback_sent,
+        [NMQ_MQTT_PUBREC] = &a->c.mqtt_pubrec_sent,
+        [NMQ_MQTT_PUBREL] = &a->c.mqtt_pubrel_sent,
+        [NMQ_MQTT_PUBCOMP] = &a->c.mqtt_pubcomp_sent,
+    };
+    return table[type & 15];
+}
+
+static void s_ack(acceptor_t *a, acc_conn_t *c, unsigned type, uint16_t packet_id, uint8_t reason)
+{
+    s_send_ack(a, c, type, packet_id, reason);
+    uint64_t *n = s_counter_sent(a, type);
+    if (n)
+        (*n)++;
+}
+
+void acc_session_disconnect(acceptor_t *a, acc_conn_t *c, uint8_t reason)
+{
+    if (c->level == NMQ_MQTT_V5 && c->state == ACC_CONN_ONLINE) {
+        nmq_mqtt_packet_t p = { .type = NMQ_MQTT_DISCONNECT };
+        p.u.disconnect.reason = reason;
+        s_send(a, c, &p);
+        a->c.mqtt_disconnect_sent++;
+    }
+    acc_conn_close_after_flush(a, c);
+}
+
+static void s_connack(acceptor_t *a, acc_conn_t *c, bool present, uint8_t reason,
+                      const char *assigned_id)
+{
+    nmq_mqtt_packet_t p = { .type = NMQ_MQTT_CONNACK };
+    p.u.connack.session_present = present;
+    p.u.connack.reason = reason;
+    nmq_mqtt_props_t *pr = &p.u.connack.props;
+    if (c->level == NMQ_MQTT_V5 && reason == 0) {
+        const nmq_config_t *cfg = a->cfg;
+        pr->present = (1ull << NMQ_PROP_RECEIVE_MAXIMUM) | (1ull << NMQ_PROP_RETAIN_AVAILABLE) |
+                      (1ull << NMQ_PROP_WILDCARD_SUB_AVAILABLE) | (1ull << NMQ_PROP_SUB_ID_AVAILABLE) |
+                      (1ull << NMQ_PROP_SHARED_SUB_AVAILABLE) | (1ull << NMQ_PROP_TOPIC_ALIAS_MAXIMUM);
+        pr->receive_maximum = (uint16_t)cfg->receive_max_broker;
+        pr->retain_available = pr->wildcard_sub_available = pr->sub_id_available = 1;
+        pr->shared_sub_available = 1;
+        pr->topic_alias_maximum = (uint16_t)cfg->topic_alias_max_broker;
+        if (cfg->max_message_size > 0) {
+            pr->present |= 1ull << NMQ_PROP_MAXIMUM_PACKET_SIZE;
+            pr->maximum_packet_size = (uint32_t)cfg->max_message_size;
+        }
+        if (assigned_id) {
+            pr->present |= 1ull << NMQ_PROP_ASSIGNED_CLIENT_ID;
+            pr->assigned_client_id = (nmq_mqtt_slice_t){ (const uint8_t *)assigned_id, (uint32_t)strlen(assigned_id) };
+        }
+    } else if (c->level < NMQ_MQTT_V5 && reason >= 0x80) {
+        /* 5.0 reason codes have 3.x return codes (refused: 1..5) */
+        static const struct { uint8_t v5, v3; } map[] = {
+            { 0x84, 1 }, { 0x85, 2 }, { 0x88, 3 }, { 0x89, 3 }, { 0x97, 3 }, { 0x86, 4 }, { 0x87, 5 },
+        };
+        uint8_t rc = 3;
+        for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+            if (map[i].v5 == reason)
+                rc = map[i].v3;
+        p.u.connack.reason = rc;
+    }
+    s_send(a, c, &p);
+    a->c.mqtt_connack_sent++;
+}
+
+/* --- CONNECT ------------------------------------------------------------------------- */
+
+static char *s_strndup(const nmq_mqtt_slice_t *s)
+{
+    char *d = malloc(s->len + 1);
+    if (d) {
+        memcpy(d, s->ptr, s->len);
+        d[s->len] = '\0';
+    }
+    return d;
+}
+
+static void s_refuse(acceptor_t *a, acc_conn_t *c, uint8_t reason, const char *why)
+{
+    nmq_info("CONNECT from %s refused (0x%02x): %s", c->peer, reason, why);
+    s_connack(a, c, false, reason, NULL);
+    acc_conn_close_after_flush(a, c);
+}
+
+static void s_keep_will(acc_conn_t *c, const nmq_mqtt_connect_t *cn)
+{
+    if (!cn->will)
+        return;
+    acc_will_t *w = calloc(1, sizeof *w);
+    w->topic = s_strndup(&cn->will_topic);
+    w->payload = malloc(cn->will_payload.len + 1);
+    memcpy(w->payload, cn->will_payload.ptr, cn->will_payload.len);
+    w->payload_len = cn->will_payload.len;
+    w->qos = cn->will_qos;
+    w->retain = cn->will_retain;
+    if (nmq_mqtt_props_has(&cn->will_props, NMQ_PROP_WILL_DELAY))
+        w->delay = cn->will_props.will_delay;
+    c->will = w;
+}
+
+static void s_free_will(acc_conn_t *c)
+{
+    if (!c->will)
+        return;
+    free(c->will->topic);
+    free(c->will->payload);
+    free(c->will->props);
+    free(c->will);
+    c->will = NULL;
+}
+
+/* A session that starts clean, or ends without persisting, loses its
+ * subscriptions.  Sent on this acceptor's metadata DEALER, so it is applied
+ * before any SUBSCRIBE the same client sends through this acceptor next. */
+static void s_drop_subscriptions(acceptor_t *a, acc_conn_t *c)
+{
+    nmq_batch_t *b = acc_to_meta(a);
+    Nmq__Op *op = nmq_batch_op(b, BROKER_OP_UNSUBSCRIBE_ALL);
+    op->client_id = nmq_batch_strdup(b, c->client_id, strlen(c->client_id));
+}
+
+static void s_on_connect(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet_t *p)
+{
+    const nmq_mqtt_connect_t *cn = &p->u.connect;
+    const nmq_config_t *cfg = a->cfg;
+    a->c.mqtt_connect_received++;
+    c->level = cn->level;
+    char assigned[40] = "";
+    if (cn->client_id.len == 0) {
+        if (cn->level == NMQ_MQTT_V31 || !cn->clean_start)
+            return s_refuse(a, c, 0x85, "empty client id");
+        uint8_t rnd[12];
+        if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+            memset(rnd, 0, sizeof rnd);
+        int n = snprintf(assigned, sizeof assigned, "nmq-");
+        for (size_t i = 0; i < sizeof rnd; i++)
+            n += snprintf(assigned + n, sizeof assigned - (size_t)n, "%02x", rnd[i]);
+        c->client_id = strdup(assigned);
+    } else {
+        if (cn->client_id.len > (uint32_t)cfg->max_client_id_size)
+            return s_refuse(a, c, 0x85, "client id longer than max_client_id_size");
+        c->client_id = s_strndup(&cn->client_id);
+    }
+    if (cn->has_username)
+        c->username = s_strndup(&cn->username);
+    uint8_t auth = acc_auth_connect(a, c->username, cn->password.ptr, cn->password.len, cn->has_password);
+    if (auth)
+        return s_refuse(a, c, auth, auth == 0x87 ? "anonymous clients are not allowed" : "bad user name or password");
+    if (cn->will) {
+        char *wt = s_strndup(&cn->will_topic);
+        bool ok = acc_auth_publish(a, c, wt);
+        free(wt);
+        if (!ok)
+            return s_refuse(a, c, 0x87, "the will topic is not allowed by vmq_acl");
+    }
+    c->keep_alive = cn->keep_alive;
+    c->receive_max = 65535;
+    c->session_expiry = 0;
+    if (cn->level == NMQ_MQTT_V5) {
+        const nmq_mqtt_props_t *pr = &cn->props;
+        if (nmq_mqtt_props_has(pr, NMQ_PROP_SESSION_EXPIRY))
+            c->session_expiry = pr->session_expiry;
+        if (nmq_mqtt_props_has(pr, NMQ_PROP_RECEIVE_MAXIMUM))
+            c->receive_max = pr->receive_maximum;
+        if (nmq_mqtt_props_has(pr, NMQ_PROP_MAXIMUM_PACKET_SIZE))
+            c->max_packet_out = pr->maximum_packet_size;
+        c->request_problem_info = nmq_mqtt_props_has(pr, NMQ_PROP_REQUEST_PROBLEM_INFO)
+                                      ? pr->request_problem_info : 1;
+        if (nmq_mqtt_props_has(pr, NMQ_PROP_AUTH_METHOD))
+            return s_refuse(a, c, 0x8C, "enhanced authentication is not supported");
+        c->alias_max_in = (uint16_t)cfg->topic_alias_max_broker;
+    } else if (!cn->clean_start) {
+        /* 3.x persistent sessions last persistent_client_expiration (0: never) */
+        c->session_expiry = cfg->persistent_client_expiration
+                                ? (uint32_t)cfg->persistent_client_expiration
+                                : BROKER_SESSION_NEVER_EXPIRES;
+    }
+    s_keep_will(c, cn);
+
+    nmq_batch_t *b = acc_to_queue(a, acc_shard_of(a, c->client_id, strlen(c->client_id)));
+    Nmq__Op *op = nmq_batch_op(b, BROKER_OP_ATTACH);
+    op->client_id = nmq_batch_strdup(b, c->client_id, strlen(c->client_id));
+    op->conn = acc_conn_ref(a, b, c);
+    op->has_clean_start = op->has_session_expiry = op->has_receive_max = op->has_level = true;
+    op->clean_start = cn->clean_start;
+    op->session_expiry = c->session_expiry;
+    op->receive_max = c->receive_max;
+    op->level = cn->level;
+    if (c->username)
+        op->username = nmq_batch_strdup(b, c->username, strlen(c->username));
+    op->peer = nmq_batch_strdup(b, c->peer, strlen(c->peer));
+    if (cn->clean_start)
+        s_drop_subscriptions(a, c);
+    c->state = ACC_CONN_ATTACHING;
+    c->attach_sent = true;
+    c->deadline_ms = 0;
+    if (assigned[0])
+        c->assigned_id = true;
+}
+
+void acc_session_attached(acceptor_t *a, acc_conn_t *c, bool present)
+{
+    if (c->state != ACC_CONN_ATTACHING)
+        return;
+    s_connack(a, c, present, 0, c->assigned_id ? c->client_id : NULL);
+    c->state = ACC_CONN_ONLINE;
+    c->last_rx_ms = (int64_t)acc_now_ms();
+    c->deadline_ms = c->keep_alive ? c->last_rx_ms + (int64_t)c->keep_alive * 1500 : 0;
+    nmq_debug("client %s connected from %s (level %u, session present %d)", c->client_id, c->peer,
+              c->level, present);
+    acc_session_input(a, c);   /* what the client sent behind its CONNECT */
+}
+
+void acc_session_queue_restarted(acceptor_t *a, int shard)
+{
+    for (int fd = 0; fd < a->max_fds; fd++) {
+        acc_conn_t *c = a->conns[fd];
+        if (!c || !c->attach_sent || c->state == ACC_CONN_CLOSING)
+            continue;
+        if (acc_shard_of(a, c->client_id, strlen(c->client_id)) != shard && !c->pending)
+            continue;
+        /* an internal failover, not the client's end: no will; its session
+         * resumes from the store when it reconnects */
+        c->clean_disconnect = true;
+        c->kicked = true;   /* and its subscriptions stay */
+        acc_session_disconnect(a, c, 0x89);   /* server busy */
+    }
+}
+
+void acc_session_kick(acceptor_t *a, acc_conn_t *c, unsigned reason)
+{
+    nmq_info("client %s (%s): session taken over", c->client_id ? c->client_id : "-", c->peer);
+    c->kicked = true;
+    acc_session_disconnect(a, c, (uint8_t)reason);
+}
+
+/* --- PUBLISH in ------------------------------------------------------------------------ */
+
+static int s_topic_depth(const uint8_t *t, uint32_t len)
+{
+    int depth = 1;
+    for (uint32_t i = 0; i < len; i++)
+        depth += t[i] == '/';
+    return depth;
+}
+
+/* Send the acks whose PUBLISHes are complete, in arrival order. */
+static void s_ack_ready(acceptor_t *a, acc_conn_t *c)
+{
+    while (c->pending && c->pending->shards_left == 0) {
+        acc_pending_t *p = c->pending;
+        c->pending = p->next;
+        s_ack(a, c, p->qos == 1 ? NMQ_MQTT_PUBACK : NMQ_MQTT_PUBREC, p->packet_id, 0);
+        free(p);
+    }
+}
+
+void acc_session_appended(acceptor_t *a, acc_conn_t *c, uint64_t req)
+{
+    for (acc_pending_t *p = c->pending; p; p = p->next)
+        if (p->req == req && p->shards_left > 0) {
+            p->shards_left--;
+            break;
+        }
+    s_ack_ready(a, c);
+}
+
+static bool s_qos2_seen(acc_conn_t *c, uint16_t id)
+{
+    for (uint16_t i = 0; i < c->nqos2_in; i++)
+        if (c->qos2_in[i] == id)
+            return true;
+    return false;
+}
+
+static void s_qos2_add(acc_conn_t *c, uint16_t id)
+{
+    if (c->nqos2_in == c->cap_qos2_in) {
+        c->cap_qos2_in = c->cap_qos2_in ? (uint16_t)(c->cap_qos2_in * 2) : 8;
+        c->qos2_in = realloc(c->qos2_in, c->cap_qos2_in * sizeof *c->qos2_in);
+    }
+    c->qos2_in[c->nqos2_in++] = id;
+}
+
+static void s_qos2_remove(acc_conn_t *c, uint16_t id)
+{
+    for (uint16_t i = 0; i < c->nqos2_in; i++)
+        if (c->qos2_in[i] == id) {
+            c->qos2_in[i] = c->qos2_in[--c->nqos2_in];
+            return;
+        }
+}
+
+/* Resolve an inbound topic alias (5.0): returns the topic or NULL with the
+ * DISCONNECT reason in *reason. */
+static const char *s_alias(acc_conn_t *c, const nmq_mqtt_publish_t *pub, size_t *len, uint8_t *reason)
+{
+    if (!nmq_mqtt_props_has(&pub->props, NMQ_PROP_TOPIC_ALIAS)) {
+        *len = pub->topic.len;
+        return (const char *)pub->topic.ptr;
+    }
+    uint16_t alias = pub->props.topic_alias;
+    if (alias == 0 || alias > c->alias_max_in) {
+        *reason = 0x94;   /* topic alias invalid */
+        return NULL;
+    }
+    if (!c->aliases_in)
+        c->aliases_in = calloc((size_t)c->alias_max_in + 1, sizeof *c->aliases_in);
+    if (pub->topic.len > 0) {
+        free(c->aliases_in[alias]);
+        c->aliases_in[alias] = s_strndup(&pub->topic);
+    }
+    if (!c->aliases_in[alias]) {
+        *reason = 0x82;   /* an alias never set */
+        return NULL;
+    }
+    *len = strlen(c->aliases_in[alias]);
+    return c->aliases_in[alias];
+}
+
+/* Route a message and retain it when asked; returns the shards it went to. */
+/* MQTT 5 publish properties travel with a message as a wire-encoded carrier:
+ * a QoS 0 PUBLISH to topic "p" holding them, which the codec both writes and
+ * reads back.  Left out: the topic alias (per connection), subscription
+ * identifiers (per subscriber) and the message expiry (carried as an absolute
+ * time, rewritten at delivery).  Returns the size, 0 when nothing is left. */
+static size_t s_props_pack(const nmq_mqtt_props_t *in, uint8_t *buf, size_t cap)
+{
+    nmq_mqtt_publish_t carrier = { .topic = NMQ_MQTT_SLICE("p") };
+    carrier.props = *in;
+    carrier.props.present &= ~((1ull << NMQ_PROP_TOPIC_ALIAS) | (1ull << NMQ_PROP_MESSAGE_EXPIRY) |
+                               (1ull << NMQ_PROP_SUBSCRIPTION_ID));
+    carrier.props.n_sub_id = 0;
+    carrier.props.sub_ids = NULL;
+    if (carrier.props.present == 0 && carrier.props.n_user == 0)
+        return 0;
+    size_t n = nmq_mqtt_encode_publish_header(buf, cap, NMQ_MQTT_V5, &carrier);
+    return n <= cap ? n : 0;
+}
+
+static bool s_props_unpack(const uint8_t *blob, size_t len, nmq_mqtt_props_t *out)
+{
+    nmq_mqtt_decoder_t d;
+    nmq_mqtt_packet_t p;
+    nmq_mqtt_decoder_init(&d, NMQ_MQTT_ROLE_CLIENT, NMQ_MQTT_V5, 0);
+    nmq_mqtt_result_t r = nmq_mqtt_decode(&d, blob, len, &p);
+    if (r.status != NMQ_MQTT_OK || p.type != NMQ_MQTT_PUBLISH)
+        return false;
+    *out = p.u.publish.props;
+    return true;
+}
+
+static int s_route(acceptor_t *a, acc_conn_t *c, uint64_t req, const char *topic, size_t topic_len,
+                   uint8_t qos, bool retain, const uint8_t *payload, size_t len, uint32_t expiry,
+                   const char *publisher, const nmq_mqtt_props_t *props)
+{
+    Nmq__Msg msg = NMQ__MSG__INIT;
+    uint8_t carrier[8192];
+    size_t carrier_len = props ? s_props_pack(props, carrier, sizeof carrier) : 0;
+    if (carrier_len) {
+        msg.has_props = true;
+        msg.props.data = carrier;
+        msg.props.len = carrier_len;
+    }
+    char *t = strndup(topic, topic_len);
+    msg.has_id = msg.has_qos = msg.has_retain = msg.has_published_at_ms = true;
+    msg.id = ((uint64_t)a->slot << 48) | ++a->next_msg;
+    msg.topic = t;
+    msg.qos = qos;
+    msg.retain = retain;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    msg.published_at_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+    if (expiry) {
+        msg.has_expires_at_ms = true;
+        msg.expires_at_ms = msg.published_at_ms + (uint64_t)expiry * 1000;
+    }
+    msg.publisher = (char *)publisher;
+    if (retain) {
+        nmq_batch_t *b = acc_to_meta(a);
+        Nmq__Op *op = nmq_batch_op(b, BROKER_OP_RETAIN);
+        Nmq__Msg *m = nmq_batch_alloc(b, sizeof *m);
+        *m = msg;
+        m->topic = nmq_batch_strdup(b, topic, topic_len);
+        m->publisher = NULL;
+        if (carrier_len) {
+            m->props.data = nmq_batch_alloc(b, carrier_len);
+            memcpy(m->props.data, carrier, carrier_len);
+        }
+        m->has_payload_frame = true;
+        m->payload_frame = nmq_batch_payload(b, payload, len);
+        op->msg = m;
+    }
+    int shards = acc_routes_publish(a, req, c, &msg, payload, len);
+    free(t);
+    return shards;
+}
+
+static void s_on_publish(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet_t *p)
+{
+    const nmq_mqtt_publish_t *pub = &p->u.publish;
+    a->c.mqtt_publish_received++;
+    uint8_t reason = 0;
+    size_t topic_len;
+    const char *topic = s_alias(c, pub, &topic_len, &reason);
+    if (!topic)
+        return acc_session_disconnect(a, c, reason);
+    char *tcopy = strndup(topic, topic_len);
+    bool allowed = !(topic_len >= 4 && !memcmp(topic, "$SYS", 4)) &&
+                   s_topic_depth((const uint8_t *)topic, (uint32_t)topic_len) <= a->cfg->topic_max_depth &&
+                   acc_auth_publish(a, c, tcopy);
+    free(tcopy);
+    if (!allowed) {
+        /* clients do not write $SYS, topics deeper than topic_max_depth, or
+         * what vmq_acl refuses: 3.x is disconnected, 5.0 told 0x87 */
+        a->c.mqtt_publish_auth_error++;
+        if (c->level < NMQ_MQTT_V5)
+            return acc_conn_close(a, c, "PUBLISH to a topic it may not use");
+        if (pub->qos > 0)
+            s_ack(a, c, pub->qos == 1 ? NMQ_MQTT_PUBACK : NMQ_MQTT_PUBREC, pub->packet_id, 0x87);
+        return;
+    }
+    if (pub->qos == 2 && s_qos2_seen(c, pub->packet_id)) {
+        s_ack(a, c, NMQ_MQTT_PUBREC, pub->packet_id, 0);   /* a resent PUBLISH: once is enough */
+        return;
+    }
+    uint32_t expiry = nmq_mqtt_props_has(&pub->props, NMQ_PROP_MESSAGE_EXPIRY) ? pub->props.message_expiry : 0;
+    uint64_t req = ++a->next_req;
+    int shards = s_route(a, c, req, topic, topic_len, pub->qos, pub->retain, pub->payload.ptr,
+                         pub->payload.len, expiry, c->client_id,
+                         c->level == NMQ_MQTT_V5 ? &pub->props : NULL);
+    if (pub->qos == 0)
+        return;
+    if (pub->qos == 2)
+        s_qos2_add(c, pub->packet_id);
+    acc_pending_t *pend = calloc(1, sizeof *pend);
+    pend->req = req;
+    pend->packet_id = pub->packet_id;
+    pend->qos = pub->qos;
+    pend->shards_left = (uint16_t)shards;
+    acc_pending_t **tail = &c->pending;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = pend;
+    s_ack_ready(a, c);
+}
+
+/* --- acks from the client ----------------------------------------------------------------- */
+
+static void s_forward_ack(acceptor_t *a, acc_conn_t *c, unsigned type, uint16_t packet_id)
+{
+    nmq_batch_t *b = acc_to_queue(a, acc_shard_of(a, c->client_id, strlen(c->client_id)));
+    Nmq__Op *op = nmq_batch_op(b, BROKER_OP_ACK);
+    op->client_id = nmq_batch_strdup(b, c->client_id, strlen(c->client_id));
+    op->conn = acc_conn_ref(a, b, c);
+    op->has_packet_id = op->has_ack_type = true;
+    op->packet_id = packet_id;
+    op->ack_type = type;
+}
+
+static void s_on_puback(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet_t *p)
+{
+    uint64_t *const received[16] = {
+        [NMQ_MQTT_PUBACK] = &a->c.mqtt_puback_received,
+        [NMQ_MQTT_PUBREC] = &a->c.mqtt_pubrec_received,
+        [NMQ_MQTT_PUBCOMP] = &a->c.mqtt_pubcomp_received,
+    };
+    (*received[p->type])++;
+    s_forward_ack(a, c, p->type, p->u.ack.packet_id);
+}
+
+static void s_on_pubrel(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet_t *p)
+{
+    a->c.mqtt_pubrel_received++;
+    bool known = s_qos2_seen(c, p->u.ack.packet_id);
+    s_qos2_remove(c, p->u.ack.packet_id);
+    /* 0x92: packet identifier not found (5.0); 3.x completes it all the same */
+    s_ack(a, c, NMQ_MQTT_PUBCOMP, p->u.ack.packet_id, known ? 0 : 0x92);
+}
+
+/* --- SUBSCRIBE / UNSUBSCRIBE -------------------------------------------------------------- */
+
+static void s_split_share(const nmq_mqtt_slice_t *f, nmq_mqtt_slice_t *group, nmq_mqtt_slice_t *filter)
+{
+    static const char share[] = "$share/";
+    *group = (nmq_mqtt_slice_t){ NULL, 0 };
+    *filter = *f;
+    if (f->len > sizeof share - 1 && !memcmp(f->ptr, share, sizeof share - 1)) {
+        const uint8_t *g = f->ptr + sizeof share - 1;
+        const uint8_t *slash = memchr(g, '/', f->len - (sizeof share - 1));
+        if (slash) {
+            *group = (nmq_mqtt_slice_t){ g, (uint32_t)(slash - g) };
+            *filter = (nmq_mqtt_slice_t){ slash + 1, (uint32_t)(f->ptr + f->len - slash - 1) };
+        }
+    }
+}
+
+static Nmq__Op *s_meta_request(acceptor_t *a, acc_conn_t *c, broker_op_t code, uint16_t packet_id,
+                               size_t n)
+{
+    nmq_batch_t *b = acc_to_meta(a);
+    Nmq__Op *op = nmq_batch_op(b, code);
+    op->client_id = nmq_batch_strdup(b, c->client_id, strlen(c->client_id));
+    op->conn = acc_conn_ref(a, b, c);
+    op->has_packet_id = op->has_req = op->has_level = true;
+    op->packet_id = packet_id;
+    op->req = ++a->next_req;
+    op->level = c->level;
+    op->subs = nmq_batch_alloc(b, n * sizeof *op->subs);
+    return op;
+}
+
+static Nmq__Subscription *s_sub(nmq_batch_t *b, const nmq_mqtt_slice_t *filter)
+{
+    Nmq__Subscription *s = nmq_batch_alloc(b, sizeof *s);
+    nmq__subscription__init(s);
+    nmq_mqtt_slice_t group, f;
+    s_split_share(filter, &group, &f);
+    s->filter = nmq_batch_strdup(b, (const char *)f.ptr, f.len);
+    s->group = nmq_batch_strdup(b, group.ptr ? (const char *)group.ptr : "", group.len);
+    return s;
+}
+
+static void s_on_subscribe(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet_t *p)
+{
+    const nmq_mqtt_subscribe_t *sub = &p->u.subscribe;
+    a->c.mqtt_subscribe_received++;
+    Nmq__Op *op = s_meta_request(a, c, BROKER_OP_SUBSCRIBE, sub->packet_id, sub->count);
+    uint32_t sub_id = sub->props.n_sub_id ? sub->props.subscription_id : 0;   /* a list property: counted */
+    nmq_mqtt_iter_t it = { 0 };
+    nmq_mqtt_sub_t e;
+    while (nmq_mqtt_sub_next(sub, &it, &e)) {
+        Nmq__Subscription *s = s_sub(acc_to_meta(a), &e.filter);
+        s->has_qos = s->has_no_local = s->has_retain_as_published = s->has_retain_handling = true;
+        s->qos = e.qos;
+        s->no_local = e.no_local;
+        s->retain_as_published = e.retain_as_published;
+        s->retain_handling = e.retain_handling;
+        if (sub_id) {
+            s->has_sub_id = true;
+            s->sub_id = sub_id;
+        }
+        /* refused here, each in its own SUBACK slot: the metadata worker
+         * answers a QoS above 2 with that code (3.x turns it into 0x80) */
+        if (s_topic_depth((const uint8_t *)s->filter, (uint32_t)strlen(s->filter)) > a->cfg->topic_max_depth)
+            s->qos = 0x8F;   /* topic filter invalid */
+        else if (!acc_auth_subscribe(a, c, s->filter)) {
+            s->qos = 0x87;   /* not authorized */
+            a->c.mqtt_subscribe_auth_error++;
+        }
+        op->subs[op->n_subs++] = s;
+    }
+}
+
+static void s_on_unsubscribe(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet_t *p)
+{
+    const nmq_mqtt_unsubscribe_t *un = &p->u.unsubscribe;
+    a->c.mqtt_unsubscribe_received++;
+    Nmq__Op *op = s_meta_request(a, c, BROKER_OP_UNSUBSCRIBE, un->packet_id, un->count);
+    nmq_mqtt_iter_t it = { 0 };
+    nmq_mqtt_slice_t f;
+    while (nmq_mqtt_unsub_next(un, &it, &f))
+        op->subs[op->n_subs++] = s_sub(acc_to_meta(a), &f);
+}
+
+void acc_session_subscribed(acceptor_t *a, const Nmq__Op *op)
+{
+    acc_conn_t *c = op->conn && op->conn->has_conn ? acc_conn_find(a, op->conn->conn) : NULL;
+    if (!c || c->state != ACC_CONN_ONLINE)
+        return;
+    bool sub = op->op == BROKER_OP_SUBSCRIBED;
+    uint8_t codes[256];
+    size_t n = op->n_codes < sizeof codes ? op->n_codes : sizeof codes;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t rc = (uint8_t)op->codes[i];
+        /* 3.1.1 knows only 0x80 for a refused subscription */
+        codes[i] = c->level < NMQ_MQTT_V5 && rc >= 0x80 ? 0x80 : rc;
+    }
+    nmq_mqtt_packet_t p = { .type = sub ? NMQ_MQTT_SUBACK : NMQ_MQTT_UNSUBACK };
+    p.u.suback.packet_id = (uint16_t)op->packet_id;
+    p.u.suback.codes = (nmq_mqtt_slice_t){ codes, (uint32_t)(c->level < NMQ_MQTT_V5 && !sub ? 0 : n) };
+    s_send(a, c, &p);
+    if (sub)
+        a->c.mqtt_suback_sent++;
+    else
+        a->c.mqtt_unsuback_sent++;
+}
+
+/* --- the rest ----------------------------------------------------------------------------------- */
+
+static void s_on_pingreq(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet_t *p)
+{
+    a->c.mqtt_pingreq_received++;
+    nmq_mqtt_packet_t r = { .type = NMQ_MQTT_PINGRESP };
+    s_send(a, c, &r);
+    a->c.mqtt_pingresp_sent++;
+}
+
+static void s_on_disconnect(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet_t *p)
+{
+    a->c.mqtt_disconnect_received++;
+    const nmq_mqtt_disconnect_t *d = &p->u.disconnect;
+    if (nmq_mqtt_props_has(&d->props, NMQ_PROP_SESSION_EXPIRY)) {
+        if (c->session_expiry == 0 && d->props.session_expiry != 0)
+            return acc_session_disconnect(a, c, 0x82);   /* [MQTT-3.14.2-2] */
+        c->session_expiry = d->props.session_expiry;
+    }
+    /* 0x04 "disconnect with will message" keeps the will; any other normal
+     * DISCONNECT discards it [MQTT-3.14.4-3] */
+    c->clean_disconnect = d->reason != 0x04;
+    acc_conn_close_after_flush(a, c);
+}
+
+static void s_on_auth(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet_t *p)
+{
+    acc_session_disconnect(a, c, 0x8C);   /* bad authentication method: none offered */
+}
+
+static s_packet_fn *const s_packets[16] = {
+    [NMQ_MQTT_CONNECT] = s_on_connect,
+    [NMQ_MQTT_PUBLISH] = s_on_publish,
+    [NMQ_MQTT_PUBACK] = s_on_puback,
+    [NMQ_MQTT_PUBREC] = s_on_puback,
+    [NMQ_MQTT_PUBREL] = s_on_pubrel,
+    [NMQ_MQTT_PUBCOMP] = s_on_puback,
+    [NMQ_MQTT_SUBSCRIBE] = s_on_subscribe,
+    [NMQ_MQTT_UNSUBSCRIBE] = s_on_unsubscribe,
+    [NMQ_MQTT_PINGREQ] = s_on_pingreq,
+    [NMQ_MQTT_DISCONNECT] = s_on_disconnect,
+    [NMQ_MQTT_AUTH] = s_on_auth,
+};
+
+static void s_protocol_error(acceptor_t *a, acc_conn_t *c)
+{
+    nmq_mqtt_outcome_t out = nmq_mqtt_outcome(&c->dec);
+    nmq_info("client %s (%s): %s", c->client_id ? c->client_id : "-", c->peer,
+             nmq_mqtt_err_str((nmq_mqtt_err_t)c->dec.err));
+    if (c->dec.err == NMQ_MQTT_E_TOO_LARGE)
+        a->c.mqtt_invalid_msg_size_error++;
+    if (out.send == NMQ_MQTT_CONNACK) {
+        c->level = out.level;
+        s_connack(a, c, false, out.reason, NULL);
+    } else if (out.send == NMQ_MQTT_DISCONNECT && c->state == ACC_CONN_ONLINE) {
+        acc_session_disconnect(a, c, out.reason);
+        return;
+    }
+    acc_conn_close_after_flush(a, c);
+}
+
+void acc_session_input(acceptor_t *a, acc_conn_t *c)
+{
+    size_t off = 0;
+    int fd = c->fd;
+    while (off < c->rlen && (c->state == ACC_CONN_NEW || c->state == ACC_CONN_ONLINE)) {
+        nmq_mqtt_packet_t p;
+        nmq_mqtt_result_t r = nmq_mqtt_decode(&c->dec, c->rbuf + off, c->rlen - off, &p);
+        if (r.status == NMQ_MQTT_NEED_MORE)
+            break;
+        if (r.status == NMQ_MQTT_ERROR) {
+            s_protocol_error(a, c);
+            return;
+        }
+        off += r.size;
+        if (c->state == ACC_CONN_NEW && p.type != NMQ_MQTT_CONNECT)
+            break;   /* the decoder refuses this already; belt and braces */
+        s_packets[p.type & 15](a, c, &p);
+        if (a->conns[fd] != c)
+            return;   /* the handler closed it */
+    }
+    if (off > 0 && a->conns[fd] == c) {
+        memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+        c->rlen -= off;
+        if (c->rlen == 0 && c->rcap > 4 * ACC_READ_CHUNK) {
+            free(c->rbuf);   /* a large packet passed: give its buffer back */
+            c->rbuf = NULL;
+            c->rcap = 0;
+        }
+    }
+}
+
+/* --- deliveries ------------------------------------------------------------------------------- */
+
+void acc_session_deliver(acceptor_t *a, acc_conn_t *c, const Nmq__Op *op, const uint8_t *payload, size_t len)
+{
+    const Nmq__Msg *m = op->msg;
+    if (!m || c->state != ACC_CONN_ONLINE)
+        return;
+    nmq_mqtt_publish_t pub = { 0 };
+    pub.qos = (uint8_t)m->qos;
+    pub.dup = op->dup;
+    pub.retain = m->retain;
+    pub.packet_id = pub.qos ? (uint16_t)op->packet_id : 0;
+    pub.topic = (nmq_mqtt_slice_t){ (const uint8_t *)m->topic, (uint32_t)strlen(m->topic) };
+    pub.payload = (nmq_mqtt_slice_t){ payload, (uint32_t)len };
+    uint32_t sub_ids[32];
+    if (c->level == NMQ_MQTT_V5) {
+        if (m->has_props && !s_props_unpack(m->props.data, m->props.len, &pub.props))
+            nmq_warn("message %llu: unreadable properties dropped", (unsigned long long)m->id);
+        if (m->has_expires_at_ms && op->has_remaining_expiry) {
+            pub.props.present |= 1ull << NMQ_PROP_MESSAGE_EXPIRY;
+            pub.props.message_expiry = op->remaining_expiry;
+        }
+        if (op->n_recipients == 1 && op->recipients[0]->n_sub_ids) {
+            size_t n = op->recipients[0]->n_sub_ids < 32 ? op->recipients[0]->n_sub_ids : 32;
+            for (size_t i = 0; i < n; i++)
+                sub_ids[i] = op->recipients[0]->sub_ids[i];
+            pub.props.n_sub_id = (uint32_t)n;
+            pub.props.sub_ids = sub_ids;
+        }
+    }
+    uint8_t hdr[512];
+    size_t need = nmq_mqtt_encode_publish_header(hdr, sizeof hdr, c->level, &pub);
+    if (need == 0 || need > sizeof hdr) {
+        uint8_t *big = malloc(need ? need : 1);
+        need = need ? nmq_mqtt_encode_publish_header(big, need, c->level, &pub) : 0;
+        if (need)
+            acc_conn_write(a, c, big, need);
+        free(big);
+    } else {
+        acc_conn_write(a, c, hdr, need);
+    }
+    if (need == 0 || (c->max_packet_out && need + len > c->max_packet_out)) {
+        /* too large for this client [MQTT-3.1.2-24]: dropped as if delivered */
+        if (need)
+            c->wlen -= need;
+        if (pub.qos)
+            s_forward_ack(a, c, pub.qos == 1 ? NMQ_MQTT_PUBACK : NMQ_MQTT_PUBCOMP, pub.packet_id);
+        return;
+    }
+    acc_conn_write(a, c, payload, len);
+    a->c.mqtt_publish_sent++;
+}
+
+void acc_session_pubrel(acceptor_t *a, acc_conn_t *c, uint16_t packet_id)
+{
+    if (c->state == ACC_CONN_ONLINE)
+        s_ack(a, c, NMQ_MQTT_PUBREL, packet_id, 0);
+}
+
+/* --- the end of a connection --------------------------------------------------------------------- */
+
+void acc_session_closed(acceptor_t *a, acc_conn_t *c)
+{
+    if (c->attach_sent) {
+        nmq_batch_t *b = acc_to_queue(a, acc_shard_of(a, c->client_id, strlen(c->client_id)));
+        Nmq__Op *op = nmq_batch_op(b, BROKER_OP_DETACH);
+        op->client_id = nmq_batch_strdup(b, c->client_id, strlen(c->client_id));
+        op->conn = acc_conn_ref(a, b, c);
+        op->has_session_expiry = c->level == NMQ_MQTT_V5;   /* 5.0 may change it at DISCONNECT */
+        op->session_expiry = c->session_expiry;
+        if (c->session_expiry == 0 && !c->kicked)
+            s_drop_subscriptions(a, c);
+    }
+    if (c->will && !c->clean_disconnect && c->attach_sent) {
+        acc_will_t *w = c->will;
+        s_route(a, c, ++a->next_req, w->topic, strlen(w->topic), w->qos, w->retain, w->payload,
+                w->payload_len, 0, c->client_id, NULL);
+    }
+    s_free_will(c);
+    while (c->pending) {
+        acc_pending_t *p = c->pending;
+        c->pending = p->next;
+        free(p);
+    }
+    if (c->aliases_in) {
+        for (unsigned i = 0; i <= c->alias_max_in; i++)
+            free(c->aliases_in[i]);
+        free(c->aliases_in);
+    }
+    free(c->qos2_in);
+    free(c->client_id);
+    free(c->username);
+}

@@ -1,0 +1,318 @@
+/* queue_ops — what a queue worker does with each op (s_ops, by op code) and
+ * what it sends at the end of a turn.  See queue_worker.h for the order of a
+ * turn and why it is that order.
+ */
+#include "queue_worker.h"
+#include "nmq_log.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef void (s_op_fn)(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op);
+
+int64_t queue_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static queue_peer_t *s_peer(queue_worker_t *q, const char *id, size_t len)
+{
+    for (int i = 0; i < q->npeers; i++)
+        if (q->peers[i].id_len == len && !memcmp(q->peers[i].id, id, len))
+            return &q->peers[i];
+    if (q->npeers == QUEUE_MAX_PEERS || len > sizeof q->peers[0].id)
+        return NULL;
+    queue_peer_t *p = &q->peers[q->npeers++];
+    memcpy(p->id, id, len);
+    p->id_len = len;
+    p->out = nmq_batch_new();
+    return p;
+}
+
+static void s_mark_dirty(queue_worker_t *q, queue_attach_t *at)
+{
+    if (!at || at->dirty)
+        return;
+    if (q->ndirty == q->cap_dirty) {
+        q->cap_dirty = q->cap_dirty ? q->cap_dirty * 2 : 64;
+        q->dirty = realloc(q->dirty, q->cap_dirty * sizeof *q->dirty);
+    }
+    at->dirty = true;
+    q->dirty[q->ndirty++] = at;
+}
+
+static Nmq__ConnRef *s_conn(nmq_batch_t *b, const queue_attach_t *at)
+{
+    Nmq__ConnRef *c = nmq_batch_alloc(b, sizeof *c);
+    nmq__conn_ref__init(c);
+    c->has_conn = true;
+    c->conn = at->conn;
+    return c;
+}
+
+static void s_detach(queue_worker_t *q, const char *client)
+{
+    queue_attach_t *at = nmq_hashmap_remove(q->attached, client, strlen(client));
+    if (!at)
+        return;
+    if (at->dirty) {   /* leave no dangling pointer on the dirty list */
+        for (size_t i = 0; i < q->ndirty; i++)
+            if (q->dirty[i] == at)
+                q->dirty[i] = q->dirty[--q->ndirty];
+    }
+    free(at);
+}
+
+/* --- ops ------------------------------------------------------------------------- */
+
+static void s_attach(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op)
+{
+    if (!op->client_id || !op->conn)
+        return;
+    queue_peer_t *peer = s_peer(q, in->routing_id, in->routing_len);
+    if (!peer)
+        return;
+    queue_attach_t *old = nmq_hashmap_get(q->attached, op->client_id, strlen(op->client_id));
+    if (old) {
+        /* session takeover: the previous connection goes first (0x8E) */
+        Nmq__Op *kick = nmq_batch_op(old->peer->out, BROKER_OP_KICK);
+        kick->conn = s_conn(old->peer->out, old);
+        kick->has_reason = true;
+        kick->reason = 0x8E;
+        s_detach(q, op->client_id);
+    }
+    queue_connect_t c = { 0 };
+    c.proto = (uint8_t)op->level;
+    c.clean_start = op->clean_start;
+    c.expiry_interval = op->session_expiry;
+    c.persistent = op->level < 5 ? !op->clean_start : op->session_expiry > 0;
+    c.receive_max = (uint16_t)op->receive_max;
+    bool present = false;
+    queue_session_t *s = queue_shard_connect(q->shard, op->client_id, &c, queue_now_ms(), &present);
+    if (!s) {
+        nmq_error("store error attaching %s", op->client_id);
+        return;
+    }
+    size_t len = strlen(op->client_id);
+    queue_attach_t *at = calloc(1, sizeof *at + len + 1);
+    memcpy(at->client_id, op->client_id, len + 1);
+    at->peer = peer;
+    at->conn = op->conn->conn;
+    nmq_hashmap_put(q->attached, at->client_id, len, at);
+    Nmq__Op *ans = nmq_batch_op(peer->out, BROKER_OP_ATTACHED);
+    ans->conn = s_conn(peer->out, at);
+    ans->has_session_present = true;
+    ans->session_present = present && !op->clean_start;
+    s_mark_dirty(q, at);
+}
+
+static void s_detach_op(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op)
+{
+    if (!op->client_id || !op->conn)
+        return;
+    queue_attach_t *at = nmq_hashmap_get(q->attached, op->client_id, strlen(op->client_id));
+    /* a connection id is unique within its acceptor only */
+    if (!at || at->conn != op->conn->conn || at->peer->id_len != in->routing_len ||
+        memcmp(at->peer->id, in->routing_id, in->routing_len))
+        return;   /* a connection taken over already: the session is someone else's now */
+    queue_session_t *s = queue_shard_find(q->shard, op->client_id);
+    s_detach(q, op->client_id);
+    if (s && queue_shard_disconnect(q->shard, s, queue_now_ms(),
+                                    op->has_session_expiry ? (int64_t)op->session_expiry : -1) < 0)
+        nmq_error("store error detaching %s", op->client_id);
+}
+
+static void s_append(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op)
+{
+    const Nmq__Msg *m = op->msg;
+    if (!m || op->n_recipients == 0)
+        return;
+    size_t plen;
+    const uint8_t *payload = nmq_batch_in_payload(in, m, &plen);
+    queue_store_msg_t msg = {
+        .topic = m->topic ? m->topic : "",
+        .topic_len = m->topic ? strlen(m->topic) : 0,
+        .payload = payload,
+        .payload_len = plen,
+        .props = m->has_props ? m->props.data : NULL,
+        .props_len = m->has_props ? m->props.len : 0,
+        .qos = (uint8_t)m->qos,
+        .retain = m->retain,
+        .published_at = (int64_t)m->published_at_ms,
+        .expiry_at = m->has_expires_at_ms ? (int64_t)m->expires_at_ms : 0,
+    };
+    queue_target_t stack[64];
+    queue_target_t *t = op->n_recipients <= 64 ? stack : calloc(op->n_recipients, sizeof *t);
+    for (size_t i = 0; i < op->n_recipients; i++) {
+        const Nmq__Recipient *r = op->recipients[i];
+        t[i] = (queue_target_t){
+            .client_id = r->client_id ? r->client_id : "",
+            .qos = (uint8_t)r->qos,
+            .retain = m->retain && r->retain_as_published,
+            .n_sub_ids = (uint16_t)r->n_sub_ids,
+            .sub_ids = r->sub_ids,
+        };
+    }
+    /* the acceptor sends each client once per APPEND (acceptor_routes.c) */
+    if (queue_shard_append(q->shard, &msg, t, (int)op->n_recipients, queue_now_ms()) < 0)
+        nmq_error("store error appending message %llu", (unsigned long long)m->id);
+    for (size_t i = 0; i < op->n_recipients; i++)
+        s_mark_dirty(q, nmq_hashmap_get(q->attached, t[i].client_id, strlen(t[i].client_id)));
+    if (t != stack)
+        free(t);
+    if (op->has_req && op->conn) {
+        /* confirmed after this turn's commit: the batch goes out after it */
+        queue_peer_t *peer = s_peer(q, in->routing_id, in->routing_len);
+        if (peer) {
+            Nmq__Op *ans = nmq_batch_op(peer->out, BROKER_OP_APPENDED);
+            ans->has_req = true;
+            ans->req = op->req;
+            Nmq__ConnRef *c = nmq_batch_alloc(peer->out, sizeof *c);
+            nmq__conn_ref__init(c);
+            c->has_conn = true;
+            c->conn = op->conn->conn;
+            ans->conn = c;
+        }
+    }
+}
+
+static void s_ack(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op)
+{
+    if (!op->client_id)
+        return;
+    queue_session_t *s = queue_shard_find(q->shard, op->client_id);
+    if (!s)
+        return;
+    uint16_t id = (uint16_t)op->packet_id;
+    int rc;
+    switch (op->ack_type) {
+    case 4: rc = queue_session_puback(q->shard, s, id); break;                 /* PUBACK */
+    case 5: rc = queue_session_pubrec(q->shard, s, id, (uint8_t)op->reason); break; /* PUBREC */
+    default: rc = queue_session_pubcomp(q->shard, s, id); break;             /* PUBCOMP */
+    }
+    if (rc == QUEUE_ACK_UNKNOWN)
+        nmq_debug("client %s: ack type %u for unknown packet id %u", op->client_id, op->ack_type, id);
+    s_mark_dirty(q, nmq_hashmap_get(q->attached, op->client_id, strlen(op->client_id)));
+}
+
+static void s_hello(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op)
+{
+    queue_peer_t *peer = s_peer(q, in->routing_id, in->routing_len);
+    if (!peer)
+        return;
+    Nmq__Op *ans = nmq_batch_op(peer->out, BROKER_OP_HELLO);
+    ans->has_seq = true;
+    ans->seq = (uint64_t)getpid();
+}
+
+static s_op_fn *const s_ops[BROKER_OP_MAX] = {
+    [BROKER_OP_HELLO] = s_hello,
+    [BROKER_OP_ATTACH] = s_attach,
+    [BROKER_OP_DETACH] = s_detach_op,
+    [BROKER_OP_APPEND] = s_append,
+    [BROKER_OP_ACK] = s_ack,
+};
+
+void queue_ops_dispatch(queue_worker_t *q, const nmq_batch_in_t *in)
+{
+    for (size_t i = 0; i < in->batch->n_ops; i++) {
+        const Nmq__Op *op = in->batch->ops[i];
+        s_op_fn *fn = op->op < BROKER_OP_MAX ? s_ops[op->op] : NULL;
+        if (fn)
+            fn(q, in, op);
+        else
+            nmq_warn("ignored op %u: not one a queue worker receives", op->op);
+    }
+}
+
+/* --- the end of a turn -------------------------------------------------------------- */
+
+static void s_deliver(queue_worker_t *q, queue_attach_t *at, const queue_out_t *out)
+{
+    nmq_batch_t *b = at->peer->out;
+    if (out->kind == QUEUE_OUT_PUBREL) {
+        Nmq__Op *op = nmq_batch_op(b, BROKER_OP_PUBREL);
+        op->conn = s_conn(b, at);
+        op->has_packet_id = true;
+        op->packet_id = out->packet_id;
+        return;
+    }
+    const queue_msg_t *m = out->msg;
+    Nmq__Op *op = nmq_batch_op(b, BROKER_OP_DELIVER);
+    op->conn = s_conn(b, at);
+    op->has_packet_id = op->has_dup = true;
+    op->packet_id = out->packet_id;
+    op->dup = out->dup;
+    Nmq__Msg *msg = nmq_batch_alloc(b, sizeof *msg);
+    nmq__msg__init(msg);
+    msg->has_id = msg->has_qos = msg->has_retain = true;
+    msg->id = m->id;
+    msg->topic = nmq_batch_strdup(b, m->topic, m->topic_len);
+    msg->qos = out->qos;
+    msg->retain = out->retain;
+    if (m->props_len) {
+        msg->has_props = true;
+        msg->props.len = m->props_len;
+        msg->props.data = nmq_batch_alloc(b, m->props_len);
+        memcpy(msg->props.data, m->props, m->props_len);
+    }
+    if (out->expiry_left >= 0) {
+        msg->has_expires_at_ms = true;
+        msg->expires_at_ms = (uint64_t)m->expiry_at;
+        op->has_remaining_expiry = true;
+        op->remaining_expiry = (uint32_t)out->expiry_left;
+    }
+    msg->has_payload_frame = true;
+    msg->payload_frame = nmq_batch_payload(b, m->payload, m->payload_len);
+    op->msg = msg;
+    if (out->n_sub_ids) {
+        Nmq__Recipient *r = nmq_batch_alloc(b, sizeof *r);
+        nmq__recipient__init(r);
+        r->n_sub_ids = out->n_sub_ids;
+        r->sub_ids = nmq_batch_alloc(b, out->n_sub_ids * sizeof *r->sub_ids);
+        memcpy(r->sub_ids, out->sub_ids, out->n_sub_ids * sizeof *r->sub_ids);
+        op->n_recipients = 1;
+        op->recipients = nmq_batch_alloc(b, sizeof *op->recipients);
+        op->recipients[0] = r;
+    }
+}
+
+void queue_ops_flush(queue_worker_t *q)
+{
+    int64_t now = queue_now_ms();
+    for (size_t i = 0; i < q->ndirty; i++) {
+        queue_attach_t *at = q->dirty[i];
+        at->dirty = false;
+        queue_session_t *s = queue_shard_find(q->shard, at->client_id);
+        queue_out_t out;
+        while (s && queue_session_next(q->shard, s, now, &out) == 1)
+            s_deliver(q, at, &out);
+    }
+    q->ndirty = 0;
+    if (q->store && queue_store_commit(q->store) < 0) {
+        /* nothing may leave: what was not committed must not be confirmed */
+        nmq_error("store commit failed: exiting to be restarted from the last commit");
+        exit(1);
+    }
+    for (int i = 0; i < q->npeers; i++)
+        nmq_batch_send(q->peers[i].out, q->router, q->peers[i].id, q->peers[i].id_len);
+    nmq_batch_send(q->meta_out, q->meta, NULL, 0);
+}
+
+static void s_expired(const char *client_id, void *arg)
+{
+    queue_worker_t *q = arg;
+    Nmq__Op *op = nmq_batch_op(q->meta_out, BROKER_OP_UNSUBSCRIBE_ALL);
+    op->client_id = nmq_batch_strdup(q->meta_out, client_id, strlen(client_id));
+    nmq_info("session %s expired", client_id);
+}
+
+void queue_ops_expire(queue_worker_t *q, int64_t now)
+{
+    if (queue_shard_expire(q->shard, now, s_expired, q) < 0)
+        nmq_error("store error expiring sessions");
+}

@@ -1,0 +1,68 @@
+/* queue_worker — the process "nemomq: queue N" around queue_session (the
+ * in-memory queues and their rules) and queue_store (LMDB).
+ *
+ *   queue_main.c   the role: store, shard, sockets, the loop turn
+ *   queue_ops.c    ATTACH / DETACH / APPEND / ACK, and what a turn sends
+ *
+ * A loop turn: apply what the acceptors sent (attaches, appends, acks) to the
+ * shard, noting which online sessions changed; then in tick take the packets
+ * those sessions may send now, commit the store once (group commit), and only
+ * then send DELIVER/PUBREL ops and the publishers' APPENDED, so nothing leaves
+ * the worker that a crash could take back.
+ */
+#ifndef QUEUE_WORKER_H
+#define QUEUE_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "broker.pb-c.h"
+#include "nmq_batch.h"
+#include "nmq_config.h"
+#include "nmq_hashmap.h"
+#include "nmq_worker.h"
+#include "queue_session.h"
+#include "queue_store.h"
+
+#define QUEUE_MAX_PEERS 256
+
+/* An acceptor we talk to, and the batch of this turn for it. */
+typedef struct queue_peer {
+    char id[64];
+    size_t id_len;
+    nmq_batch_t *out;
+} queue_peer_t;
+
+/* Where an online client is: its acceptor and connection. */
+typedef struct queue_attach {
+    queue_peer_t *peer;
+    uint64_t conn;
+    bool dirty;                /* on the dirty list */
+    char client_id[];
+} queue_attach_t;
+
+typedef struct queue_worker {
+    nmq_worker_t *w;
+    const nmq_config_t *cfg;
+    int slot;
+    queue_store_t *store;
+    queue_shard_t *shard;
+    void *router;
+    void *meta;
+    nmq_batch_t *meta_out;
+    nmq_batch_in_t *in;
+    queue_peer_t peers[QUEUE_MAX_PEERS];
+    int npeers;
+    nmq_hashmap_t *attached;   /* client id -> queue_attach_t */
+    queue_attach_t **dirty;
+    size_t ndirty, cap_dirty;
+    int64_t next_expiry_ms;
+} queue_worker_t;
+
+int64_t queue_now_ms(void);
+void queue_ops_dispatch(queue_worker_t *q, const nmq_batch_in_t *in);
+/* The turn's end: deliveries, commit, send. */
+void queue_ops_flush(queue_worker_t *q);
+void queue_ops_expire(queue_worker_t *q, int64_t now_ms);
+
+#endif
