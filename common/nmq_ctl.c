@@ -22,6 +22,7 @@ static const struct {
     [NMQ_CTL_RELOAD]      = { "RELOAD",      NMQ_CTL_FROM_SUPERVISOR },
     [NMQ_CTL_ADMIN]       = { "ADMIN",       NMQ_CTL_FROM_ADMIN },
     [NMQ_CTL_ADMIN_REPLY] = { "ADMIN_REPLY", NMQ_CTL_FROM_SUPERVISOR },
+    [NMQ_CTL_SYSTREE]     = { "SYSTREE",     NMQ_CTL_FROM_SUPERVISOR },
 };
 
 const char *nmq_ctl_cmd_name(unsigned cmd)

@@ -22,6 +22,7 @@ typedef enum {
     NMQ_CTL_RELOAD,          /* supervisor -> worker: new config, generation */
     NMQ_CTL_ADMIN,           /* nemomq-admin -> supervisor: args, json */
     NMQ_CTL_ADMIN_REPLY,     /* supervisor -> nemomq-admin: status, out, err */
+    NMQ_CTL_SYSTREE,         /* supervisor -> one acceptor: the node's metrics to publish in $SYS */
     NMQ_CTL_CMD_MAX
 } nmq_ctl_cmd_t;
 

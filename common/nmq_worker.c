@@ -47,6 +47,10 @@ struct nmq_worker {
     zmq_pollitem_t items[NMQ_WORKER_MAX_ITEMS];
     s_watch_t watches[NMQ_WORKER_MAX_ITEMS];
     int nitems;
+    /* metrics of the heartbeat being built */
+    Nmq__Metric *metrics;
+    Nmq__Metric **metric_ptrs;
+    size_t nmetrics, cap_metrics;
     /* inherited listeners, parsed from NMQ_LISTEN_FDS */
     char listen_env[1024];
     const char *listen_names[NMQ_WORKER_MAX_LISTEN];
@@ -146,6 +150,21 @@ static void s_parse_listen_env(nmq_worker_t *w)
     }
 }
 
+void nmq_worker_metric(nmq_worker_t *w, const char *name, uint64_t value, bool gauge)
+{
+    if (w->nmetrics == w->cap_metrics) {
+        w->cap_metrics = w->cap_metrics ? w->cap_metrics * 2 : 64;
+        w->metrics = realloc(w->metrics, w->cap_metrics * sizeof *w->metrics);
+        w->metric_ptrs = realloc(w->metric_ptrs, w->cap_metrics * sizeof *w->metric_ptrs);
+    }
+    Nmq__Metric *m = &w->metrics[w->nmetrics++];
+    nmq__metric__init(m);
+    m->name = (char *)name;   /* the role's static names */
+    m->has_value = m->has_gauge = true;
+    m->value = value;
+    m->gauge = gauge;
+}
+
 static void s_send(nmq_worker_t *w, unsigned cmd)
 {
     Nmq__Ctl msg = NMQ__CTL__INIT;
@@ -165,6 +184,14 @@ static void s_send(nmq_worker_t *w, unsigned cmd)
     if ((cmd == NMQ_CTL_READY || cmd == NMQ_CTL_HEARTBEAT) && w->role->status) {
         w->role->status(w, info, sizeof info);
         msg.info = info;
+    }
+    w->nmetrics = 0;
+    if (cmd == NMQ_CTL_HEARTBEAT && w->role->metrics) {
+        w->role->metrics(w);
+        for (size_t i = 0; i < w->nmetrics; i++)
+            w->metric_ptrs[i] = &w->metrics[i];
+        msg.n_metrics = w->nmetrics;
+        msg.metrics = w->metric_ptrs;
     }
     if (nmq_ctl_send(w->control, NULL, 0, &msg) < 0 && errno != EAGAIN)
         nmq_warn("control: cannot send %s: %s", nmq_ctl_cmd_name(cmd), zmq_strerror(errno));
@@ -224,6 +251,8 @@ static void s_on_control(nmq_worker_t *w, void *arg, short revents)
             s_begin_stop(w, "asked by the supervisor");
         else if (msg->cmd == NMQ_CTL_RELOAD)
             s_reload(w, msg);
+        else if (msg->cmd != NMQ_CTL_HEARTBEAT && w->role->control)
+            w->role->control(w, msg);
         /* HEARTBEAT: nothing to do, its arrival is the point */
         nmq__ctl__free_unpacked(msg, NULL);
     }
@@ -370,6 +399,8 @@ int nmq_worker_main(const nmq_role_t *role)
         status = 0;   /* stopped before it started */
     }
     nmq_config_destroy(&w->cfg);
+    free(w->metrics);
+    free(w->metric_ptrs);
     if (w->control)
         zmq_close(w->control);
     if (w->zctx)

@@ -17,7 +17,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "nmq_config.h"
+
+struct Nmq__Ctl;   /* control.pb-c.h */
 
 typedef struct nmq_worker nmq_worker_t;
 typedef void (nmq_worker_io_fn)(nmq_worker_t *w, void *arg, short revents);
@@ -38,7 +41,15 @@ typedef struct nmq_role {
     void (*destroy)(nmq_worker_t *w);
     /* One line of status sent with READY and heartbeats (optional). */
     void (*status)(nmq_worker_t *w, char *buf, size_t len);
+    /* The role's metrics, sent with every heartbeat (optional): call
+     * nmq_worker_metric() for each. */
+    void (*metrics)(nmq_worker_t *w);
+    /* A control command the runtime does not handle itself (SYSTREE). */
+    void (*control)(nmq_worker_t *w, const struct Nmq__Ctl *msg);
 } nmq_role_t;
+
+/* From role->metrics: one counter (monotonic) or gauge (a level). */
+void nmq_worker_metric(nmq_worker_t *w, const char *name, uint64_t value, bool gauge);
 
 /* The main of a worker process: returns its exit status. */
 int nmq_worker_main(const nmq_role_t *role);

@@ -37,7 +37,7 @@ typedef struct {
     sup_admin_fn *fn;
 } sup_admin_cmd_t;
 
-static sup_admin_fn s_ping, s_status, s_workers, s_show, s_set, s_reload, s_help;
+static sup_admin_fn s_ping, s_status, s_workers, s_show, s_set, s_reload, s_help, s_metrics_show;
 
 static const sup_admin_cmd_t s_commands[] = {
     { { "ping" },    { NULL }, "ping", "answer pong when the node is up", s_ping },
@@ -46,6 +46,7 @@ static const sup_admin_cmd_t s_commands[] = {
     { { "show" },    { "*" },  "show KEY [KEY ...]", "the running value of config keys", s_show },
     { { "set" },     { "*" },  "set KEY=VALUE [KEY=VALUE ...]", "change live config keys on the running node", s_set },
     { { "reload" },  { NULL }, "reload", "re-read the config file (same as SIGHUP)", s_reload },
+    { { "metrics", "show" }, { NULL }, "metrics show", "the node's counters and gauges (VerneMQ's names)", s_metrics_show },
     { { "help" },    { NULL }, "help", "this list", s_help },
 };
 #define SUP_ADMIN_NCMDS ((int)(sizeof s_commands / sizeof s_commands[0]))
@@ -258,6 +259,30 @@ static int s_set(sup_node_t *node, const sup_admin_req_t *req, nmq_strbuf_t *out
         nmq_info("admin: set %s = %s", req->argv[i], eq + 1);
     }
     nmq_strbuf_puts(out, "Done\n");
+    return 0;
+}
+
+/* VerneMQ prints "counter.mqtt_publish_received = 12"; --json a table. */
+static int s_metrics_show(sup_node_t *node, const sup_admin_req_t *req, nmq_strbuf_t *out, nmq_strbuf_t *err)
+{
+    sup_metrics_t all = { 0 };
+    sup_node_metrics(node, &all);
+    if (req->json) {
+        static const char *const cols[] = { "type", "name", "#value" };
+        nmq_table_t *t = nmq_table_new(cols, 3);
+        for (size_t i = 0; i < all.n; i++) {
+            nmq_table_cell(t, "%s", all.m[i].gauge ? "gauge" : "counter");
+            nmq_table_cell(t, "%s", all.m[i].name);
+            nmq_table_cell(t, "%llu", (unsigned long long)all.m[i].value);
+        }
+        s_emit(t, req, out);
+        nmq_table_destroy(&t);
+    } else {
+        for (size_t i = 0; i < all.n; i++)
+            nmq_strbuf_printf(out, "%s.%s = %llu\n", all.m[i].gauge ? "gauge" : "counter", all.m[i].name,
+                              (unsigned long long)all.m[i].value);
+    }
+    sup_metrics_free(&all);
     return 0;
 }
 

@@ -212,6 +212,7 @@ static sup_child_t *s_child_add(sup_node_t *node, const sup_spec_t *spec, int sl
 
 static void s_child_remove(sup_node_t *node, sup_child_t *c)
 {
+    sup_metrics_free(&c->metrics);
     int at = (int)(c - node->children);
     memmove(&node->children[at], &node->children[at + 1],
             (size_t)(node->nchildren - at - 1) * sizeof *node->children);
@@ -290,6 +291,8 @@ static void s_restart_siblings(sup_node_t *node, int crashed)
 static void s_child_exited(sup_node_t *node, sup_child_t *c, int status)
 {
     s_log_exit(c, status);
+    sup_metrics_add(&node->retired, &c->metrics, true);
+    sup_metrics_clear(&c->metrics);
     c->pid = 0;
     c->state = SUP_CHILD_DOWN;
     if (node->shutting_down)
@@ -465,6 +468,13 @@ static void s_on_worker_msg(sup_node_t *node, sup_child_t *c, const Nmq__Ctl *ms
     c->last_seen_ms = sup_now_ms();
     if (msg->info)
         snprintf(c->info, sizeof c->info, "%s", msg->info);
+    if (msg->n_metrics) {
+        sup_metrics_clear(&c->metrics);
+        for (size_t i = 0; i < msg->n_metrics; i++)
+            if (msg->metrics[i]->name)
+                sup_metrics_set(&c->metrics, msg->metrics[i]->name, msg->metrics[i]->value,
+                                msg->metrics[i]->gauge);
+    }
     switch (msg->cmd) {
     case NMQ_CTL_HELLO:
         if (!msg->role || strcmp(msg->role, c->spec->role) || (int)msg->slot != c->slot)
@@ -610,9 +620,57 @@ static bool s_all_down(const sup_node_t *node)
     return true;
 }
 
+void sup_node_metrics(const sup_node_t *node, sup_metrics_t *out)
+{
+    sup_metrics_clear(out);
+    sup_metrics_add(out, &node->retired, false);
+    for (int i = 0; i < node->nchildren; i++)
+        sup_metrics_add(out, &node->children[i].metrics, false);
+    sup_metrics_sort(out);
+}
+
+/* $SYS: the supervisor only counts; the first running acceptor publishes. */
+static void s_systree(sup_node_t *node, int64_t now)
+{
+    const nmq_config_t *cfg = node->cfg;
+    if (!cfg->systree_enabled || cfg->systree_interval <= 0 || now < node->next_systree_ms)
+        return;
+    node->next_systree_ms = now + cfg->systree_interval;
+    const sup_child_t *to = NULL;
+    for (int i = 0; i < node->nchildren && !to; i++)
+        if (node->children[i].spec->listener && node->children[i].state == SUP_CHILD_RUNNING)
+            to = &node->children[i];
+    if (!to)
+        return;
+    sup_metrics_t all = { 0 };
+    sup_node_metrics(node, &all);
+    Nmq__Metric *items = calloc(all.n ? all.n : 1, sizeof *items);
+    Nmq__Metric **ptrs = calloc(all.n ? all.n : 1, sizeof *ptrs);
+    for (size_t i = 0; i < all.n; i++) {
+        nmq__metric__init(&items[i]);
+        items[i].name = all.m[i].name;
+        items[i].has_value = items[i].has_gauge = true;
+        items[i].value = all.m[i].value;
+        items[i].gauge = all.m[i].gauge;
+        ptrs[i] = &items[i];
+    }
+    Nmq__Ctl msg = NMQ__CTL__INIT;
+    msg.has_cmd = true;
+    msg.cmd = NMQ_CTL_SYSTREE;
+    msg.n_metrics = all.n;
+    msg.metrics = ptrs;
+    char id[32];
+    snprintf(id, sizeof id, "w%d", (int)to->pid);
+    nmq_ctl_send(node->workers_sock, id, strlen(id), &msg);
+    free(items);
+    free(ptrs);
+    sup_metrics_free(&all);
+}
+
 static void s_timers(sup_node_t *node)
 {
     int64_t now = sup_now_ms();
+    s_systree(node, now);
     if (now >= node->next_heartbeat_ms) {
         node->hb_seq++;
         for (int i = 0; i < node->nchildren; i++)
@@ -834,6 +892,9 @@ static void s_cleanup(sup_node_t *node)
     if (node->devnull_fd >= 0)
         close(node->devnull_fd);
     sup_intensity_fini(&node->intensity);
+    for (int i = 0; i < node->nchildren; i++)
+        sup_metrics_free(&node->children[i].metrics);
+    sup_metrics_free(&node->retired);
     free(node->children);
     nmq_config_destroy(&node->cfg);
 }

@@ -12,6 +12,7 @@
 #include <time.h>
 #include "nmq_config.h"
 #include "nmq_strbuf.h"
+#include "sup_metrics.h"
 #include "sup_spec.h"
 
 typedef enum {
@@ -33,6 +34,7 @@ typedef struct sup_child {
     bool retire;               /* leaving for good (pool shrink): no restart */
     bool restart_pending;      /* stopped because a sibling crashed (rest_for_one) */
     char info[256];            /* the worker's last status line */
+    sup_metrics_t metrics;     /* its last reported metrics */
 } sup_child_t;
 
 typedef struct sup_listener {
@@ -64,6 +66,8 @@ typedef struct sup_node {
     bool shutting_down;
     int exit_status;
     uint64_t hb_seq;
+    sup_metrics_t retired;     /* counters of workers that exited */
+    int64_t next_systree_ms;
 } sup_node_t;
 
 /* `nemomq console` / `nemomq start` end up here, in the process titled
@@ -79,6 +83,8 @@ int sup_node_set(sup_node_t *node, const char *key, const char *value, char *err
 void sup_node_shutdown(sup_node_t *node, int status, const char *why);
 
 const char *sup_child_state_name(sup_child_state_t s);
+/* The node's metrics now: retired counters plus every worker's last report. */
+void sup_node_metrics(const sup_node_t *node, sup_metrics_t *out);
 int64_t sup_now_ms(void);
 
 /* Admin requests (sup_admin.c): args are the command words; returns the exit

@@ -298,6 +298,89 @@ class TestMqtt5(BrokerCase):
         sub.nothing()
 
 
+class TestMetrics(BrokerCase):
+    node_extra = dict(BrokerCase.node_extra, systree_interval="300")
+
+    def metrics(self):
+        return {m["name"]: m["value"] for m in self.node.admin_json("metrics", "show")}
+
+    def settled(self, name, want, timeout=10):
+        """Wait until a counter reaches want (metrics ride on heartbeats)."""
+        return wait_for(lambda: self.metrics().get(name, 0) >= want and self.metrics(), timeout,
+                        what="%s >= %d" % (name, want))
+
+    def test_metrics_show_in_vernemq_form(self):
+        before = self.metrics()
+        pub = self.client("m-pub")
+        for i in range(50):
+            pub.publish("m/t", b"x", 1)
+        after = self.settled("mqtt_publish_received", before.get("mqtt_publish_received", 0) + 50)
+        self.assertEqual(after["mqtt_puback_sent"] - before.get("mqtt_puback_sent", 0), 50)
+        text = self.node.admin("metrics", "show").stdout
+        self.assertRegex(text, r"(?m)^counter\.mqtt_publish_received = \d+$")
+        self.assertRegex(text, r"(?m)^gauge\.active_mqtt_connections = \d+$")
+        for name in ("mqtt_connect_received", "mqtt_connack_sent", "queue_message_in", "queue_message_out",
+                     "queue_message_drop", "mqtt_pubcomp_sent", "socket_open", "bytes_received"):
+            self.assertIn(name, after)
+
+    def test_sys_tree_is_published(self):
+        watcher = self.client("m-sys")
+        watcher.subscribe("$SYS/#", 0)
+        got = {}
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and "mqtt/connect/received" not in got:
+            for m in watcher.expect(1):
+                got[m.topic.split("/", 2)[2]] = m.payload
+        prefix = "$SYS/%s/" % self.node.name
+        self.assertIn("mqtt/connect/received", got)
+        self.assertTrue(got["mqtt/connect/received"].isdigit())
+        self.assertTrue(all(t for t in got))
+        m = watcher.expect(1)[0]
+        self.assertTrue(m.topic.startswith(prefix), m.topic)
+        # a '#' subscriber does not see $SYS [MQTT-4.7.2-1]
+        plain = self.client("m-plain")
+        plain.subscribe("#", 0)
+        plain.nothing(0.8)
+
+    def test_counters_survive_a_worker_restart(self):
+        pub = self.client("m-restart")
+        for i in range(20):
+            pub.publish("m/r", b"x", 1)
+        before = self.settled("mqtt_publish_received", 20)["mqtt_publish_received"]
+        pid = self.node.worker_pids("acceptor")[0]
+        os.kill(pid, 9)
+        wait_for(lambda: pid not in self.node.worker_pids("acceptor"), 5, what="acceptor restarted")
+        self.node.wait_ready()
+        self.assertGreaterEqual(self.metrics()["mqtt_publish_received"], before)
+
+    def test_seed004_qos2_shared_group_counts(self):
+        """Seed 004: N QoS 2 messages to a topic two members of a shared group
+        subscribe to: mqtt_pubcomp_sent = N (to the publisher), and
+        mqtt_pubcomp_received = N from the two members together."""
+        n = 300
+        before = self.metrics()
+        members = [self.client("s4-%d" % i) for i in range(2)]
+        for m in members:
+            m.subscribe("$share/svc/seed4/t", 2)
+        pub = self.client("s4-pub")
+        for i in range(n):
+            pub.publish("seed4/t", b"%d" % i, 2)
+        got, per_member = [], [0, 0]
+        deadline = time.monotonic() + 20
+        while len(got) < n and time.monotonic() < deadline:
+            for i, m in enumerate(members):
+                while not m.messages.empty():
+                    got.append(int(m.messages.get().payload))
+                    per_member[i] += 1
+            time.sleep(0.02)
+        self.assertEqual(sorted(got), list(range(n)))        # each once, none twice
+        self.assertEqual(sum(per_member), n)
+        self.assertTrue(all(per_member), per_member)        # both members served
+        after = self.settled("mqtt_pubcomp_received", before.get("mqtt_pubcomp_received", 0) + n)
+        self.assertEqual(after["mqtt_pubcomp_sent"] - before.get("mqtt_pubcomp_sent", 0), n)
+        self.assertEqual(after["mqtt_pubcomp_received"] - before.get("mqtt_pubcomp_received", 0), n)
+
+
 class TestMalformed(BrokerCase):
     def test_malformed_packets_close_only_that_client(self):
         watcher = self.client("mal-watch", version=5)

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "broker.pb-c.h"
+#include "control.pb-c.h"
 #include "nmq_batch.h"
 #include "nmq_config.h"
 #include "nmq_mqtt.h"
@@ -174,6 +175,8 @@ void acc_session_disconnect(acceptor_t *a, acc_conn_t *c, uint8_t reason);
 /* Queue worker `shard` restarted: its clients and waiting publishers go. */
 void acc_session_queue_restarted(acceptor_t *a, int shard);
 uint64_t acc_now_ms(void);
+/* Publish the node's metrics under $SYS/<nodename>/ (QoS 0, not retained). */
+void acc_session_systree(acceptor_t *a, const struct Nmq__Ctl *msg);
 
 /* acceptor_auth.c */
 int acc_auth_start(acceptor_t *a);

@@ -10,8 +10,10 @@
 #include "acceptor.h"
 #include "roles.h"
 #include "nmq_log.h"
+#include "nmq_ctl.h"
 #include "nmq_topic_trie.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +85,46 @@ static void s_status(nmq_worker_t *w, char *buf, size_t len)
              (unsigned long long)a->c.mqtt_publish_sent);
 }
 
+/* VerneMQ's metric names over acc_counters_t: one row each. */
+#define ACC_COUNTER(name) { #name, offsetof(acc_counters_t, name) }
+static const struct {
+    const char *name;
+    size_t offset;
+} s_counters[] = {
+    ACC_COUNTER(socket_open), ACC_COUNTER(socket_close), ACC_COUNTER(bytes_received),
+    ACC_COUNTER(bytes_sent), ACC_COUNTER(mqtt_connect_received), ACC_COUNTER(mqtt_connack_sent),
+    ACC_COUNTER(mqtt_publish_received), ACC_COUNTER(mqtt_publish_sent),
+    ACC_COUNTER(mqtt_puback_received), ACC_COUNTER(mqtt_puback_sent),
+    ACC_COUNTER(mqtt_pubrec_received), ACC_COUNTER(mqtt_pubrec_sent),
+    ACC_COUNTER(mqtt_pubrel_received), ACC_COUNTER(mqtt_pubrel_sent),
+    ACC_COUNTER(mqtt_pubcomp_received), ACC_COUNTER(mqtt_pubcomp_sent),
+    ACC_COUNTER(mqtt_subscribe_received), ACC_COUNTER(mqtt_suback_sent),
+    ACC_COUNTER(mqtt_unsubscribe_received), ACC_COUNTER(mqtt_unsuback_sent),
+    ACC_COUNTER(mqtt_pingreq_received), ACC_COUNTER(mqtt_pingresp_sent),
+    ACC_COUNTER(mqtt_disconnect_received), ACC_COUNTER(mqtt_disconnect_sent),
+    ACC_COUNTER(mqtt_invalid_msg_size_error), ACC_COUNTER(mqtt_publish_auth_error),
+    ACC_COUNTER(mqtt_subscribe_auth_error), ACC_COUNTER(client_keepalive_expired),
+    ACC_COUNTER(router_matches_local),
+};
+
+static void s_metrics(nmq_worker_t *w)
+{
+    const acceptor_t *a = nmq_worker_data(w);
+    if (!a)
+        return;
+    for (size_t i = 0; i < sizeof s_counters / sizeof s_counters[0]; i++)
+        nmq_worker_metric(w, s_counters[i].name,
+                          *(const uint64_t *)((const char *)&a->c + s_counters[i].offset), false);
+    nmq_worker_metric(w, "active_mqtt_connections", (uint64_t)a->nconns, true);
+}
+
+static void s_control(nmq_worker_t *w, const Nmq__Ctl *msg)
+{
+    acceptor_t *a = nmq_worker_data(w);
+    if (a && msg->cmd == NMQ_CTL_SYSTREE)
+        acc_session_systree(a, msg);
+}
+
 static void s_destroy(nmq_worker_t *w)
 {
     acceptor_t *a = nmq_worker_data(w);
@@ -106,6 +148,8 @@ static const nmq_role_t s_role = {
     .tick = s_tick,
     .destroy = s_destroy,
     .status = s_status,
+    .metrics = s_metrics,
+    .control = s_control,
 };
 
 int acceptor_main(void) { return nmq_worker_main(&s_role); }

@@ -788,6 +788,28 @@ void acc_session_pubrel(acceptor_t *a, acc_conn_t *c, uint16_t packet_id)
         s_ack(a, c, NMQ_MQTT_PUBREL, packet_id, 0);
 }
 
+/* --- $SYS ----------------------------------------------------------------------------------------- */
+
+void acc_session_systree(acceptor_t *a, const Nmq__Ctl *msg)
+{
+    for (size_t i = 0; i < msg->n_metrics; i++) {
+        const Nmq__Metric *m = msg->metrics[i];
+        if (!m->name)
+            continue;
+        /* VerneMQ's mapping: mqtt_publish_received -> $SYS/<node>/mqtt/publish/received */
+        char topic[512], value[32];
+        int n = snprintf(topic, sizeof topic, "$SYS/%s/%s", a->cfg->nodename, m->name);
+        if (n <= 0 || (size_t)n >= sizeof topic)
+            continue;
+        for (char *p = topic + strlen(a->cfg->nodename) + 6; *p; p++)
+            if (*p == '_')
+                *p = '/';
+        int len = snprintf(value, sizeof value, "%llu", (unsigned long long)m->value);
+        s_route(a, NULL, ++a->next_req, topic, (size_t)n, 0, false, (const uint8_t *)value, (size_t)len,
+                0, NULL, NULL);
+    }
+}
+
 /* --- the end of a connection --------------------------------------------------------------------- */
 
 void acc_session_closed(acceptor_t *a, acc_conn_t *c)

@@ -97,6 +97,15 @@ static void s_status(nmq_worker_t *w, char *buf, size_t len)
                  m->nacceptors);
 }
 
+static void s_metrics(nmq_worker_t *w)
+{
+    const meta_t *m = nmq_worker_data(w);
+    if (!m)
+        return;
+    nmq_worker_metric(w, "router_subscriptions", nmq_trie_count(m->subs), true);
+    nmq_worker_metric(w, "retain_messages", nmq_tindex_count(m->retained), true);
+}
+
 static int s_free_retained(const char *topic, size_t len, void *value, void *arg)
 {
     free(value);
@@ -137,6 +146,7 @@ static const nmq_role_t s_role = {
     .tick = s_tick,
     .destroy = s_destroy,
     .status = s_status,
+    .metrics = s_metrics,
 };
 
 int meta_main(void) { return nmq_worker_main(&s_role); }

@@ -132,6 +132,20 @@ static void s_status(nmq_worker_t *w, char *buf, size_t len)
              (unsigned long long)c->message_drop);
 }
 
+static void s_metrics(nmq_worker_t *w)
+{
+    const queue_worker_t *q = nmq_worker_data(w);
+    if (!q || !q->shard)
+        return;
+    const queue_counters_t *c = queue_shard_counters(q->shard);
+    nmq_worker_metric(w, "queue_message_in", c->message_in, false);
+    nmq_worker_metric(w, "queue_message_out", c->message_out, false);
+    nmq_worker_metric(w, "queue_message_drop", c->message_drop, false);
+    nmq_worker_metric(w, "queue_message_expired", c->message_expired, false);
+    nmq_worker_metric(w, "queue_message_unhandled", c->message_unhandled, false);
+    nmq_worker_metric(w, "queue_processes", queue_shard_size(q->shard), true);
+}
+
 static void s_destroy(nmq_worker_t *w)
 {
     queue_worker_t *q = nmq_worker_data(w);
@@ -167,6 +181,7 @@ static const nmq_role_t s_role = {
     .tick = s_tick,
     .destroy = s_destroy,
     .status = s_status,
+    .metrics = s_metrics,
 };
 
 int queue_main(void) { return nmq_worker_main(&s_role); }
