@@ -23,6 +23,8 @@ static const struct {
     [NMQ_CTL_ADMIN]       = { "ADMIN",       NMQ_CTL_FROM_ADMIN },
     [NMQ_CTL_ADMIN_REPLY] = { "ADMIN_REPLY", NMQ_CTL_FROM_SUPERVISOR },
     [NMQ_CTL_SYSTREE]     = { "SYSTREE",     NMQ_CTL_FROM_SUPERVISOR },
+    [NMQ_CTL_QUERY]       = { "QUERY",       NMQ_CTL_FROM_SUPERVISOR },
+    [NMQ_CTL_QUERY_REPLY] = { "QUERY_REPLY", NMQ_CTL_FROM_WORKER },
 };
 
 const char *nmq_ctl_cmd_name(unsigned cmd)
@@ -59,6 +61,33 @@ int nmq_ctl_send(void *sock, const void *routing_id, size_t routing_len, const N
         rc = -1;
     if (buf != stackbuf)
         free(buf);
+    return rc;
+}
+
+int nmq_ctl_reply_query(void *sock, uint64_t query, int status, const char *err, const char *const *columns,
+                        size_t ncols, char *const *cells, size_t nrows)
+{
+    Nmq__Ctl msg = NMQ__CTL__INIT;
+    msg.has_cmd = msg.has_query = msg.has_status = true;
+    msg.cmd = NMQ_CTL_QUERY_REPLY;
+    msg.query = query;
+    msg.status = status;
+    msg.err = (char *)err;
+    msg.n_columns = ncols;
+    msg.columns = (char **)columns;
+    Nmq__Row *rows = calloc(nrows ? nrows : 1, sizeof *rows);
+    Nmq__Row **ptrs = calloc(nrows ? nrows : 1, sizeof *ptrs);
+    for (size_t r = 0; r < nrows; r++) {
+        nmq__row__init(&rows[r]);
+        rows[r].n_cells = ncols;
+        rows[r].cells = (char **)cells + r * ncols;
+        ptrs[r] = &rows[r];
+    }
+    msg.n_rows = nrows;
+    msg.rows = ptrs;
+    int rc = nmq_ctl_send(sock, NULL, 0, &msg);
+    free(rows);
+    free(ptrs);
     return rc;
 }
 

@@ -23,6 +23,8 @@ typedef enum {
     NMQ_CTL_ADMIN,           /* nemomq-admin -> supervisor: args, json */
     NMQ_CTL_ADMIN_REPLY,     /* supervisor -> nemomq-admin: status, out, err */
     NMQ_CTL_SYSTREE,         /* supervisor -> one acceptor: the node's metrics to publish in $SYS */
+    NMQ_CTL_QUERY,           /* supervisor -> worker: args, query (session show, disconnect) */
+    NMQ_CTL_QUERY_REPLY,     /* worker -> supervisor: query, status, err, columns, rows */
     NMQ_CTL_CMD_MAX
 } nmq_ctl_cmd_t;
 
@@ -41,6 +43,10 @@ int nmq_ctl_endpoint(char *buf, size_t len, const char *run_dir, const char *nam
 /* Send one Ctl on a ZeroMQ socket (void * from zsock_resolve or zmq_socket);
  * with routing_id (ROUTER side) it goes first as its own frame.  0 or -1. */
 int nmq_ctl_send(void *sock, const void *routing_id, size_t routing_len, const Nmq__Ctl *msg);
+
+/* A worker's answer to a QUERY: columns and rows (cells[r * ncols + c]). */
+int nmq_ctl_reply_query(void *sock, uint64_t query, int status, const char *err, const char *const *columns,
+                        size_t ncols, char *const *cells, size_t nrows);
 
 /* Receive one Ctl (blocking unless flags has ZMQ_DONTWAIT).  On a ROUTER pass
  * a buffer for the routing id (its length is returned in *routing_len).

@@ -150,6 +150,12 @@ static void s_parse_listen_env(nmq_worker_t *w)
     }
 }
 
+int nmq_worker_reply_query(nmq_worker_t *w, uint64_t query, int status, const char *err,
+                           const char *const *columns, size_t ncols, char *const *cells, size_t nrows)
+{
+    return nmq_ctl_reply_query(w->control, query, status, err, columns, ncols, cells, nrows);
+}
+
 void nmq_worker_metric(nmq_worker_t *w, const char *name, uint64_t value, bool gauge)
 {
     if (w->nmetrics == w->cap_metrics) {

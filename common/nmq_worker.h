@@ -48,6 +48,10 @@ typedef struct nmq_role {
     void (*control)(nmq_worker_t *w, const struct Nmq__Ctl *msg);
 } nmq_role_t;
 
+/* Answer a QUERY (from role->control): see nmq_ctl_reply_query. */
+int nmq_worker_reply_query(nmq_worker_t *w, uint64_t query, int status, const char *err,
+                           const char *const *columns, size_t ncols, char *const *cells, size_t nrows);
+
 /* From role->metrics: one counter (monotonic) or gauge (a level). */
 void nmq_worker_metric(nmq_worker_t *w, const char *name, uint64_t value, bool gauge);
 

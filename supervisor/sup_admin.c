@@ -38,6 +38,7 @@ typedef struct {
 } sup_admin_cmd_t;
 
 static sup_admin_fn s_ping, s_status, s_workers, s_show, s_set, s_reload, s_help, s_metrics_show;
+static sup_admin_fn s_session_show, s_session_disconnect;
 
 static const sup_admin_cmd_t s_commands[] = {
     { { "ping" },    { NULL }, "ping", "answer pong when the node is up", s_ping },
@@ -47,6 +48,12 @@ static const sup_admin_cmd_t s_commands[] = {
     { { "set" },     { "*" },  "set KEY=VALUE [KEY=VALUE ...]", "change live config keys on the running node", s_set },
     { { "reload" },  { NULL }, "reload", "re-read the config file (same as SIGHUP)", s_reload },
     { { "metrics", "show" }, { NULL }, "metrics show", "the node's counters and gauges (VerneMQ's names)", s_metrics_show },
+    { { "session", "show" }, { "--limit=", "--client_id=", "--is_online=", "--user=" },
+      "session show [--limit=N] [--client_id=X] [--is_online=true|false] [--user=U]",
+      "sessions: client id, online, user, peer, protocol, queue size, subscriptions", s_session_show },
+    { { "session", "disconnect" }, { "client-id=", "-c", "--cleanup" },
+      "session disconnect client-id=X [-c|--cleanup]",
+      "disconnect a client (5.0: 0x98); -c also deletes its session and subscriptions", s_session_disconnect },
     { { "help" },    { NULL }, "help", "this list", s_help },
 };
 #define SUP_ADMIN_NCMDS ((int)(sizeof s_commands / sizeof s_commands[0]))
@@ -284,6 +291,128 @@ static int s_metrics_show(sup_node_t *node, const sup_admin_req_t *req, nmq_strb
     }
     sup_metrics_free(&all);
     return 0;
+}
+
+/* --- sessions: answered by the queue workers and the metadata worker ------------ */
+
+static const char *s_arg(const sup_admin_req_t *req, const char *key)
+{
+    size_t n = strlen(key);
+    for (int i = 0; i < req->argc; i++)
+        if (!strncmp(req->argv[i], key, n))
+            return req->argv[i] + n;
+    return NULL;
+}
+
+static bool s_flag(const sup_admin_req_t *req, const char *a, const char *b)
+{
+    for (int i = 0; i < req->argc; i++)
+        if (!strcmp(req->argv[i], a) || !strcmp(req->argv[i], b))
+            return true;
+    return false;
+}
+
+static const char *s_subscriptions_of(const sup_query_t *q, const char *client)
+{
+    for (size_t r = 0; r < q->nreplies; r++) {
+        const Nmq__Ctl *m = q->replies[r];
+        if (m->n_columns != 2 || strcmp(m->columns[1], "subscriptions"))
+            continue;
+        for (size_t i = 0; i < m->n_rows; i++)
+            if (m->rows[i]->n_cells == 2 && !strcmp(m->rows[i]->cells[0], client))
+                return m->rows[i]->cells[1];
+    }
+    return "";
+}
+
+/* filters[]: client_id, is_online, user, as given */
+static bool s_session_wanted(const sup_query_t *q, char *const *cells)
+{
+    const char *values[3] = { cells[0], cells[1], cells[2] };
+    for (int f = 0; f < 3; f++)
+        if (q->filters[f] && strcmp(q->filters[f], values[f]))
+            return false;
+    return true;
+}
+
+static int s_session_show_done(sup_node_t *node, sup_query_t *q, nmq_strbuf_t *out, nmq_strbuf_t *err)
+{
+    static const char *const cols[] = { "client_id", "is_online", "user", "peer", "#protocol",
+                                        "#queue_size", "persistent", "subscriptions" };
+    nmq_table_t *t = nmq_table_new(cols, 8);
+    int shown = 0;
+    for (size_t r = 0; r < q->nreplies; r++) {
+        const Nmq__Ctl *m = q->replies[r];
+        if (m->n_columns != 7)
+            continue;   /* the metadata worker's reply, joined below */
+        for (size_t i = 0; i < m->n_rows && (q->limit <= 0 || shown < q->limit); i++) {
+            char *const *cells = m->rows[i]->cells;
+            if (m->rows[i]->n_cells != 7 || !s_session_wanted(q, cells))
+                continue;
+            for (int c = 0; c < 7; c++)
+                nmq_table_cell(t, "%s", cells[c]);
+            nmq_table_cell(t, "%s", s_subscriptions_of(q, cells[0]));
+            shown++;
+        }
+    }
+    sup_admin_req_t req = { 0, NULL, q->json };
+    s_emit(t, &req, out);
+    nmq_table_destroy(&t);
+    if (q->waiting > 0)
+        nmq_strbuf_printf(err, "nemomq-admin: %d workers did not answer in time: the list may be partial\n",
+                          q->waiting);
+    return 0;
+}
+
+static int s_session_show(sup_node_t *node, const sup_admin_req_t *req, nmq_strbuf_t *out, nmq_strbuf_t *err)
+{
+    static const char *const roles[] = { "queue", "metadata", NULL };
+    static const char *const ask_queue[] = { "sessions" };
+    sup_query_t *q = sup_query_start(node, roles, ask_queue, 1, s_session_show_done);
+    if (!q) {
+        nmq_strbuf_puts(err, "nemomq-admin: no queue worker is running\n");
+        return 1;
+    }
+    /* both roles answer "sessions" with their part: queue workers the
+     * sessions, the metadata worker each client's subscriptions */
+    static const char *const keys[] = { "--client_id=", "--is_online=", "--user=" };
+    for (int f = 0; f < 3; f++) {
+        const char *v = s_arg(req, keys[f]);
+        q->filters[f] = v ? strdup(v) : NULL;
+    }
+    const char *limit = s_arg(req, "--limit=");
+    q->limit = limit ? atoi(limit) : 0;
+    return SUP_ADMIN_DEFERRED;
+}
+
+static int s_session_disconnect_done(sup_node_t *node, sup_query_t *q, nmq_strbuf_t *out, nmq_strbuf_t *err)
+{
+    for (size_t r = 0; r < q->nreplies; r++)
+        if (q->replies[r]->status == 0) {
+            nmq_strbuf_puts(out, "Done\n");
+            return 0;
+        }
+    nmq_strbuf_printf(err, "nemomq-admin: session disconnect: no session for client-id %s\n", q->filters[0]);
+    return 1;
+}
+
+static int s_session_disconnect(sup_node_t *node, const sup_admin_req_t *req, nmq_strbuf_t *out,
+                                nmq_strbuf_t *err)
+{
+    const char *cid = s_arg(req, "client-id=");
+    if (!cid || !*cid) {
+        nmq_strbuf_puts(err, "Usage: nemomq-admin session disconnect client-id=X [-c|--cleanup]\n");
+        return 2;
+    }
+    static const char *const roles[] = { "queue", NULL };
+    const char *args[] = { "disconnect", cid, s_flag(req, "-c", "--cleanup") ? "cleanup" : "keep" };
+    sup_query_t *q = sup_query_start(node, roles, args, 3, s_session_disconnect_done);
+    if (!q) {
+        nmq_strbuf_puts(err, "nemomq-admin: no queue worker is running\n");
+        return 1;
+    }
+    q->filters[0] = strdup(cid);
+    return SUP_ADMIN_DEFERRED;
 }
 
 static int s_reload(sup_node_t *node, const sup_admin_req_t *req, nmq_strbuf_t *out, nmq_strbuf_t *err)

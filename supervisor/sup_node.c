@@ -509,7 +509,11 @@ static void s_on_workers(sup_node_t *node)
             nmq_debug("control: %s from unknown peer %s", nmq_ctl_cmd_name(msg->cmd), id);
         else if (!nmq_ctl_cmd_allowed(msg->cmd, NMQ_CTL_FROM_WORKER))
             nmq_warn("control: %s may not send %s", s_child_name(c), nmq_ctl_cmd_name(msg->cmd));
-        else
+        else if (msg->cmd == NMQ_CTL_QUERY_REPLY) {
+            c->last_seen_ms = sup_now_ms();
+            sup_query_reply(node, msg);   /* it keeps msg */
+            continue;
+        } else
             s_on_worker_msg(node, c, msg);
         nmq__ctl__free_unpacked(msg, NULL);
     }
@@ -530,6 +534,9 @@ static void s_on_admin(sup_node_t *node)
         reply.has_cmd = reply.has_status = true;
         reply.cmd = NMQ_CTL_ADMIN_REPLY;
         nmq_strbuf_t out = { 0 }, err = { 0 };
+        memcpy(node->admin_ctx.id, id, idlen);
+        node->admin_ctx.id_len = idlen;
+        node->admin_ctx.json = msg->json;
         if (!nmq_ctl_cmd_allowed(msg->cmd, NMQ_CTL_FROM_ADMIN)) {
             nmq_strbuf_printf(&err, "control: %s is not an admin request\n", nmq_ctl_cmd_name(msg->cmd));
             reply.status = 2;
@@ -538,7 +545,8 @@ static void s_on_admin(sup_node_t *node)
         }
         reply.out = out.data ? out.data : "";
         reply.err = err.data ? err.data : "";
-        nmq_ctl_send(node->control_sock, id, idlen, &reply);
+        if (reply.status != SUP_ADMIN_DEFERRED)   /* else a query answers later */
+            nmq_ctl_send(node->control_sock, id, idlen, &reply);
         nmq_strbuf_free(&out);
         nmq_strbuf_free(&err);
         nmq__ctl__free_unpacked(msg, NULL);
@@ -671,6 +679,7 @@ static void s_timers(sup_node_t *node)
 {
     int64_t now = sup_now_ms();
     s_systree(node, now);
+    sup_query_timers(node, now);
     if (now >= node->next_heartbeat_ms) {
         node->hb_seq++;
         for (int i = 0; i < node->nchildren; i++)
@@ -895,6 +904,7 @@ static void s_cleanup(sup_node_t *node)
     for (int i = 0; i < node->nchildren; i++)
         sup_metrics_free(&node->children[i].metrics);
     sup_metrics_free(&node->retired);
+    sup_query_free_all(node);
     free(node->children);
     nmq_config_destroy(&node->cfg);
 }

@@ -13,6 +13,7 @@
 #include "nmq_config.h"
 #include "nmq_strbuf.h"
 #include "sup_metrics.h"
+#include "sup_query.h"
 #include "sup_spec.h"
 
 typedef enum {
@@ -67,6 +68,12 @@ typedef struct sup_node {
     int exit_status;
     uint64_t hb_seq;
     sup_metrics_t retired;     /* counters of workers that exited */
+    sup_query_t *queries;      /* admin requests waiting for workers */
+    struct {                   /* the admin request being handled */
+        char id[256];
+        size_t id_len;
+        bool json;
+    } admin_ctx;
     int64_t next_systree_ms;
 } sup_node_t;
 

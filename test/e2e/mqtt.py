@@ -67,7 +67,8 @@ class Client:
             self.subacks[mid] = codes
 
     def _on_disconnect(self, c, u, rc, props=None):
-        self.disconnects.put(rc if isinstance(rc, int) else rc.value)
+        # paho 1.6 hands None for a 5.0 DISCONNECT that carries only a reason code
+        self.disconnects.put(rc if isinstance(rc, int) else (rc.value if rc is not None else -1))
 
     def _on_publish(self, c, u, mid):
         with self._lock:

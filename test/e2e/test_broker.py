@@ -381,6 +381,57 @@ class TestMetrics(BrokerCase):
         self.assertEqual(after["mqtt_pubcomp_received"] - before.get("mqtt_pubcomp_received", 0), n)
 
 
+class TestSessionsAdmin(BrokerCase):
+    def sessions(self, *args):
+        return {s["client_id"]: s for s in self.node.admin_json("session", "show", *args)}
+
+    def test_session_show_lists_online_and_offline_sessions(self):
+        on = self.client("adm-on", version=5)
+        on.subscribe("adm/a", 1)
+        on.subscribe("$share/g/adm/b", 0)
+        off = Client(self.port, "adm-off", clean=False)
+        off.subscribe("adm/c", 1)
+        off.disconnect()
+        pub = self.client("adm-pub")
+        for i in range(7):
+            pub.publish("adm/c", b"x", 1)
+        s = wait_for(lambda: (lambda x: x if x.get("adm-off", {}).get("queue_size") == 7 else None)(self.sessions()),
+                     5, what="7 queued for adm-off")
+        self.assertEqual(s["adm-on"]["is_online"], "true")
+        self.assertEqual(s["adm-on"]["protocol"], 5)
+        self.assertTrue(s["adm-on"]["peer"].startswith("127.0.0.1:"))
+        self.assertEqual(sorted(s["adm-on"]["subscriptions"].split(",")), ["$share/g/adm/b:0", "adm/a:1"])
+        self.assertEqual(s["adm-off"]["is_online"], "false")
+        self.assertEqual(s["adm-off"]["persistent"], "true")
+        self.assertEqual(s["adm-off"]["subscriptions"], "adm/c:1")
+        only = self.sessions("--client_id=adm-on")
+        self.assertEqual(list(only), ["adm-on"])
+        self.assertTrue(all(v["is_online"] == "false" for v in self.sessions("--is_online=false").values()))
+        text = self.node.admin("session", "show")
+        self.assertEqual(text.returncode, 0)
+        self.assertIn("adm-off", text.stdout)
+
+    def test_session_disconnect_with_and_without_cleanup(self):
+        c = Client(self.port, "adm-kick", version=5, clean=False, session_expiry=600)
+        self.addCleanup(self._close, c)
+        c.subscribe("adm/k", 1)
+        c.c.reconnect_delay_set(60, 60)   # no automatic comeback during the test
+        r = self.node.admin("session", "disconnect", "client-id=adm-kick")
+        self.assertEqual((r.returncode, r.stdout), (0, "Done\n"))
+        c.disconnects.get(timeout=5)
+        c.c.loop_stop()
+        s = self.sessions("--client_id=adm-kick")
+        self.assertEqual(s["adm-kick"]["is_online"], "false")     # the session stays
+        self.assertEqual(s["adm-kick"]["subscriptions"], "adm/k:1")
+        r = self.node.admin("session", "disconnect", "client-id=adm-kick", "-c")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        wait_for(lambda: "adm-kick" not in self.sessions(), 5, what="session removed")
+        r = self.node.admin("session", "disconnect", "client-id=nobody")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no session for client-id nobody", r.stderr)
+        self.assertEqual(self.node.admin("session", "disconnect").returncode, 2)
+
+
 class TestMalformed(BrokerCase):
     def test_malformed_packets_close_only_that_client(self):
         watcher = self.client("mal-watch", version=5)

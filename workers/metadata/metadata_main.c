@@ -9,7 +9,10 @@
  */
 #include "meta.h"
 #include "roles.h"
+#include "nmq_ctl.h"
 #include "nmq_log.h"
+#include "nmq_hashmap.h"
+#include "nmq_strbuf.h"
 #include "nmq_paths.h"
 
 #include <errno.h>
@@ -106,6 +109,55 @@ static void s_metrics(nmq_worker_t *w)
     nmq_worker_metric(w, "retain_messages", nmq_tindex_count(m->retained), true);
 }
 
+/* QUERY "sessions" (or "subscriptions"): client id -> "filter:qos,..." for
+ * session show.
+ * The trie walks in no particular order: group by client in a map first. */
+static int s_subs_row(const nmq_trie_entry_t *e, void *arg)
+{
+    nmq_hashmap_t *by_client = arg;
+    nmq_strbuf_t *b = nmq_hashmap_get(by_client, e->client_id, e->client_id_len);
+    if (!b) {
+        b = calloc(1, sizeof *b);
+        nmq_hashmap_put(by_client, e->client_id, e->client_id_len, b);
+    }
+    if (e->group)
+        nmq_strbuf_printf(b, "%s$share/%.*s/%.*s:%u", b->len ? "," : "", (int)e->group_len, e->group,
+                          (int)e->filter_len, e->filter, e->opts.qos);
+    else
+        nmq_strbuf_printf(b, "%s%.*s:%u", b->len ? "," : "", (int)e->filter_len, e->filter, e->opts.qos);
+    return 0;
+}
+
+static void s_control(nmq_worker_t *w, const Nmq__Ctl *msg)
+{
+    meta_t *m = nmq_worker_data(w);
+    if (!m || msg->cmd != NMQ_CTL_QUERY)
+        return;
+    /* "sessions" asks every worker for its part of `session show`: ours is
+     * each client's subscriptions */
+    if (msg->n_args < 1 || (strcmp(msg->args[0], "subscriptions") && strcmp(msg->args[0], "sessions"))) {
+        nmq_worker_reply_query(w, msg->query, 2, "unknown query", NULL, 0, NULL, 0);
+        return;
+    }
+    nmq_hashmap_t *by_client = nmq_hashmap_new(0);
+    nmq_trie_each(m->subs, s_subs_row, by_client);
+    size_t n = nmq_hashmap_size(by_client), k = 0, cursor = 0, klen;
+    char **cells = calloc(2 * n + 1, sizeof *cells);
+    const void *key;
+    void *value;
+    while (nmq_hashmap_next(by_client, &cursor, &key, &klen, &value)) {
+        cells[k++] = strndup(key, klen);
+        cells[k++] = nmq_strbuf_take(value);
+        free(value);
+    }
+    static const char *const cols[] = { "client_id", "subscriptions" };
+    nmq_worker_reply_query(w, msg->query, 0, "", cols, 2, cells, n);
+    for (size_t i = 0; i < k; i++)
+        free(cells[i]);
+    free(cells);
+    nmq_hashmap_destroy(&by_client);
+}
+
 static int s_free_retained(const char *topic, size_t len, void *value, void *arg)
 {
     free(value);
@@ -147,6 +199,7 @@ static const nmq_role_t s_role = {
     .destroy = s_destroy,
     .status = s_status,
     .metrics = s_metrics,
+    .control = s_control,
 };
 
 int meta_main(void) { return nmq_worker_main(&s_role); }

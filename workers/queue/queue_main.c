@@ -8,6 +8,7 @@
  */
 #include "queue_worker.h"
 #include "roles.h"
+#include "nmq_ctl.h"
 #include "nmq_log.h"
 #include "nmq_paths.h"
 
@@ -146,6 +147,13 @@ static void s_metrics(nmq_worker_t *w)
     nmq_worker_metric(w, "queue_processes", queue_shard_size(q->shard), true);
 }
 
+static void s_control(nmq_worker_t *w, const Nmq__Ctl *msg)
+{
+    queue_worker_t *q = nmq_worker_data(w);
+    if (q && q->shard && msg->cmd == NMQ_CTL_QUERY)
+        queue_ops_query(q, msg);
+}
+
 static void s_destroy(nmq_worker_t *w)
 {
     queue_worker_t *q = nmq_worker_data(w);
@@ -157,8 +165,12 @@ static void s_destroy(nmq_worker_t *w)
     const void *key;
     size_t klen;
     void *value;
-    while (q->attached && nmq_hashmap_next(q->attached, &cursor, &key, &klen, &value))
-        free(value);
+    while (q->attached && nmq_hashmap_next(q->attached, &cursor, &key, &klen, &value)) {
+        queue_attach_t *at = value;
+        free(at->username);
+        free(at->peer_addr);
+        free(at);
+    }
     nmq_hashmap_destroy(&q->attached);
     queue_shard_destroy(&q->shard);
     queue_store_close(&q->store);
@@ -182,6 +194,7 @@ static const nmq_role_t s_role = {
     .destroy = s_destroy,
     .status = s_status,
     .metrics = s_metrics,
+    .control = s_control,
 };
 
 int queue_main(void) { return nmq_worker_main(&s_role); }

@@ -5,6 +5,8 @@
 #include "queue_worker.h"
 #include "nmq_log.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -64,6 +66,8 @@ static void s_detach(queue_worker_t *q, const char *client)
             if (q->dirty[i] == at)
                 q->dirty[i] = q->dirty[--q->ndirty];
     }
+    free(at->username);
+    free(at->peer_addr);
     free(at);
 }
 
@@ -102,6 +106,10 @@ static void s_attach(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op 
     memcpy(at->client_id, op->client_id, len + 1);
     at->peer = peer;
     at->conn = op->conn->conn;
+    at->username = op->username ? strdup(op->username) : NULL;
+    at->level = (uint8_t)op->level;
+    if (op->peer)
+        at->peer_addr = strdup(op->peer);
     nmq_hashmap_put(q->attached, at->client_id, len, at);
     Nmq__Op *ans = nmq_batch_op(peer->out, BROKER_OP_ATTACHED);
     ans->conn = s_conn(peer->out, at);
@@ -315,4 +323,97 @@ void queue_ops_expire(queue_worker_t *q, int64_t now)
 {
     if (queue_shard_expire(q->shard, now, s_expired, q) < 0)
         nmq_error("store error expiring sessions");
+}
+
+/* --- queries from the supervisor ------------------------------------------------------ */
+
+typedef struct {
+    queue_worker_t *q;
+    char **cells;
+    size_t n, cap;
+} s_rows_t;
+
+static void s_cell(s_rows_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void s_cell(s_rows_t *r, const char *fmt, ...)
+{
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 64;
+        r->cells = realloc(r->cells, r->cap * sizeof *r->cells);
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&r->cells[r->n], fmt, ap) < 0)
+        r->cells[r->n] = strdup("");
+    va_end(ap);
+    r->n++;
+}
+
+static void s_rows_free(s_rows_t *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        free(r->cells[i]);
+    free(r->cells);
+}
+
+static void s_session_row(queue_session_t *s, void *arg)
+{
+    s_rows_t *r = arg;
+    const char *cid = queue_session_client_id(s);
+    queue_session_info_t info;
+    queue_session_info(s, &info);
+    const queue_attach_t *at = nmq_hashmap_get(r->q->attached, cid, strlen(cid));
+    s_cell(r, "%s", cid);
+    s_cell(r, "%s", at ? "true" : "false");
+    s_cell(r, "%s", at && at->username ? at->username : "");
+    s_cell(r, "%s", at && at->peer_addr ? at->peer_addr : "");
+    s_cell(r, "%u", info.proto);
+    s_cell(r, "%zu", info.queued + info.inflight);
+    s_cell(r, "%s", info.persistent ? "true" : "false");
+}
+
+static const char *const s_session_columns[] = { "client_id", "is_online", "user", "peer", "protocol",
+                                                 "queue_size", "persistent" };
+
+static void s_query_disconnect(queue_worker_t *q, const Nmq__Ctl *msg)
+{
+    const char *cid = msg->args[1];
+    bool cleanup = msg->n_args > 2 && !strcmp(msg->args[2], "cleanup");
+    queue_session_t *s = queue_shard_find(q->shard, cid);
+    if (!s) {
+        nmq_worker_reply_query(q->w, msg->query, 1, "no such session here", NULL, 0, NULL, 0);
+        return;
+    }
+    queue_attach_t *at = nmq_hashmap_get(q->attached, cid, strlen(cid));
+    if (at) {
+        Nmq__Op *kick = nmq_batch_op(at->peer->out, BROKER_OP_KICK);
+        kick->conn = s_conn(at->peer->out, at);
+        kick->has_reason = true;
+        kick->reason = 0x98;   /* administrative action */
+        s_detach(q, cid);
+    }
+    int rc = cleanup ? queue_shard_delete(q->shard, s) : (at ? queue_shard_disconnect(q->shard, s, queue_now_ms(), -1) : 0);
+    if (cleanup) {
+        Nmq__Op *op = nmq_batch_op(q->meta_out, BROKER_OP_UNSUBSCRIBE_ALL);
+        op->client_id = nmq_batch_strdup(q->meta_out, cid, strlen(cid));
+    }
+    nmq_info("admin: session %s disconnected%s", cid, cleanup ? " and removed" : "");
+    const char *cols[] = { "client_id" };
+    char *cells[] = { (char *)cid };
+    nmq_worker_reply_query(q->w, msg->query, rc < 0 ? 1 : 0, rc < 0 ? "store error" : "", cols, 1, cells, 1);
+}
+
+void queue_ops_query(queue_worker_t *q, const Nmq__Ctl *msg)
+{
+    const char *what = msg->n_args ? msg->args[0] : "";
+    if (!strcmp(what, "sessions")) {
+        s_rows_t r = { q, NULL, 0, 0 };
+        queue_shard_each(q->shard, s_session_row, &r);
+        size_t ncols = sizeof s_session_columns / sizeof s_session_columns[0];
+        nmq_worker_reply_query(q->w, msg->query, 0, "", s_session_columns, ncols, r.cells, r.n / ncols);
+        s_rows_free(&r);
+    } else if (!strcmp(what, "disconnect") && msg->n_args >= 2) {
+        s_query_disconnect(q, msg);
+    } else {
+        nmq_worker_reply_query(q->w, msg->query, 2, "unknown query", NULL, 0, NULL, 0);
+    }
 }

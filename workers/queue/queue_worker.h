@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "broker.pb-c.h"
+#include "control.pb-c.h"
 #include "nmq_batch.h"
 #include "nmq_config.h"
 #include "nmq_hashmap.h"
@@ -38,6 +39,9 @@ typedef struct queue_attach {
     queue_peer_t *peer;
     uint64_t conn;
     bool dirty;                /* on the dirty list */
+    char *username;            /* for session show */
+    char *peer_addr;
+    uint8_t level;
     char client_id[];
 } queue_attach_t;
 
@@ -64,5 +68,7 @@ void queue_ops_dispatch(queue_worker_t *q, const nmq_batch_in_t *in);
 /* The turn's end: deliveries, commit, send. */
 void queue_ops_flush(queue_worker_t *q);
 void queue_ops_expire(queue_worker_t *q, int64_t now_ms);
+/* A QUERY from the supervisor: "sessions", "disconnect CLIENT [cleanup]". */
+void queue_ops_query(queue_worker_t *q, const struct Nmq__Ctl *msg);
 
 #endif
