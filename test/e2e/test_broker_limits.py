@@ -1,0 +1,213 @@
+"""The broker's rules and limits from the config, with real clients:
+authentication and ACLs (vmq_passwd, vmq_acl), client ids, keep-alive and
+CONNECT timeouts, message size and topic depth, queue limits and order."""
+import os
+import socket
+import struct
+import subprocess
+import time
+import unittest
+
+from mqtt import Client, MqttError
+from nmqtest import BIN, Node, wait_for
+from test_broker import BrokerCase
+
+
+class TestAuth(BrokerCase):
+    node_extra = {"allow_anonymous": "off", "plugins.vmq_passwd": "on", "plugins.vmq_acl": "on",
+                  "vmq_passwd.password_reload_interval": "1", "vmq_acl.acl_reload_interval": "1"}
+
+    @classmethod
+    def setUpClass(cls):
+        import tempfile
+        cls.dir = tempfile.mkdtemp(prefix="nmq-auth-")
+        cls.passwd = os.path.join(cls.dir, "vmq.passwd")
+        cls.acl = os.path.join(cls.dir, "vmq.acl")
+        for user, pw in (("alice", "wonderland"), ("bob", "builder")):
+            subprocess.run([os.path.join(BIN, "nemomq-passwd")] + (["-c"] if user == "alice" else []) +
+                           [cls.passwd, user], input=pw + "\n", text=True, check=True, capture_output=True)
+        with open(cls.acl, "w") as f:
+            f.write("topic read public/#\n"
+                    "user alice\n"
+                    "topic readwrite alice/#\n"
+                    "topic write public/#\n"
+                    "user bob\n"
+                    "topic read alice/news\n"
+                    "pattern readwrite devices/%c/#\n")
+        cls.node_extra = dict(cls.node_extra, **{"vmq_passwd.password_file": cls.passwd,
+                                                 "vmq_acl.acl_file": cls.acl})
+        super().setUpClass()
+
+    def test_passwords_and_anonymous_refused(self):
+        self.client("auth-ok", username="alice", password="wonderland")
+        for v, rc_bad, rc_anon in ((4, 4, 5), (5, 0x86, 0x87)):
+            with self.assertRaises(MqttError) as e:
+                Client(self.port, "auth-bad-%d" % v, version=v, username="alice", password="nope")
+            self.assertIn("CONNACK %d" % rc_bad, str(e.exception))
+            with self.assertRaises(MqttError) as e:
+                Client(self.port, "auth-anon-%d" % v, version=v)
+            self.assertIn("CONNACK %d" % rc_anon, str(e.exception))
+        # passwords never appear in the logs
+        self.assertNotIn("wonderland", self.node.log())
+
+    def test_acl_publish_and_subscribe(self):
+        alice = self.client("acl-alice", version=5, username="alice", password="wonderland")
+        bob = self.client("acl-bob", username="bob", password="builder")
+        self.assertEqual(bob.subscribe("alice/news", 1), [1])
+        self.assertEqual(bob.subscribe("alice/secret", 1), [0x80])     # 3.1.1: 0x80
+        self.assertEqual(alice.subscribe("bob/#", 1), [0x87])          # 5.0: not authorized
+        bob.subscribe("public/#", 0)
+        alice.publish("alice/news", b"n", 1)
+        alice.publish("public/x", b"p", 1)
+        got = sorted(m.payload for m in bob.expect(2))
+        self.assertEqual(got, [b"n", b"p"])
+        # pattern: bob may use his own device topics only
+        self.assertEqual(bob.subscribe("devices/acl-bob/temp", 0), [0])
+        self.assertEqual(bob.subscribe("devices/other/temp", 0), [0x80])
+        # a denied 3.1.1 PUBLISH disconnects (VerneMQ); 5.0 gets 0x87 and stays
+        bob.publish("alice/news", b"forged", 1, wait=False)
+        self.assertIsNotNone(bob.disconnects.get(timeout=5))
+        alice.publish("bob/x", b"no", 1)
+        self.assertTrue(alice.c.is_connected())
+
+    def test_files_reload_and_keep_the_last_good_one(self):
+        subprocess.run([os.path.join(BIN, "nemomq-passwd"), self.passwd, "carol"], input="pw3\n", text=True,
+                       check=True, capture_output=True)
+        time.sleep(1.1)   # files changed less than 1 s ago wait for the next poll
+        wait_for(lambda: self._can_connect("carol", "pw3"), 10, 0.3, "carol accepted after reload")
+        with open(self.passwd, "a") as f:
+            f.write("this line is not a password line\n")
+        time.sleep(2.5)
+        self.assertTrue(self._can_connect("alice", "wonderland"))   # last good table kept
+        self.assertIn("keeping the last good", self.node.log())
+
+    def _can_connect(self, user, pw):
+        try:
+            Client(self.port, "probe-%s" % user, username=user, password=pw).disconnect()
+            return True
+        except MqttError:
+            return False
+
+
+class TestClientIds(BrokerCase):
+    node_extra = dict(BrokerCase.node_extra, max_client_id_size="16")
+
+    def test_empty_and_long_client_ids(self):
+        c = self.client("", version=5)
+        assigned = c.connack_props.AssignedClientIdentifier
+        self.assertTrue(assigned.startswith("nmq-"))
+        self.client("", version=4)                       # 3.1.1 clean session: allowed
+        s = self.raw()                                   # paho will not send this one
+        s.sendall(self.connect_packet(b"", 4, flags=0x00))
+        self.assertEqual(s.recv(4), b"\x20\x02\x00\x02")    # identifier rejected
+        with self.assertRaises(MqttError) as e:
+            Client(self.port, "x" * 17, version=5)
+        self.assertIn("CONNACK 133", str(e.exception))   # 0x85 client identifier not valid
+        self.client("x" * 16, version=4)
+
+
+class TestTimeouts(BrokerCase):
+    node_extra = dict(BrokerCase.node_extra, mqtt_connect_timeout="500")
+
+    def test_connect_timeout_closes_silent_sockets(self):
+        s = self.raw()
+        t0 = time.monotonic()
+        data, closed = self.read_all(s)
+        self.assertTrue(closed)
+        self.assertLess(time.monotonic() - t0, 4)
+
+    def test_keep_alive_expiry_closes_and_sends_the_will(self):
+        watcher = self.client("ka-watch")
+        watcher.subscribe("ka/will", 1)
+        s = self.raw()
+        # CONNECT 3.1.1, keep alive 1 s, will ka/will "ka"
+        payload = struct.pack("!H", 5) + b"ka-cl" + struct.pack("!H", 7) + b"ka/will" + struct.pack("!H", 2) + b"ka"
+        body = struct.pack("!H", 4) + b"MQTT" + bytes([4, 0x02 | 0x04 | 0x08]) + struct.pack("!H", 1) + payload
+        s.sendall(bytes([0x10, len(body)]) + body)
+        self.assertEqual(s.recv(4), b"\x20\x02\x00\x00")
+        t0 = time.monotonic()
+        data, closed = self.read_all(s)                  # silent: closed after 1.5 x keep alive
+        self.assertTrue(closed)
+        self.assertGreater(time.monotonic() - t0, 1.0)
+        self.assertEqual(watcher.expect(1)[0].payload, b"ka")
+
+
+class TestSizes(BrokerCase):
+    node_extra = dict(BrokerCase.node_extra, max_message_size="1024", topic_max_depth="4")
+
+    def test_max_message_size(self):
+        sub = self.client("size-sub")
+        sub.subscribe("size/t", 0)
+        c = self.client("size-5", version=5)
+        self.assertEqual(c.connack_props.MaximumPacketSize, 1024)
+        small = self.client("size-ok")
+        small.publish("size/t", b"x" * 900, 1)
+        self.assertEqual(len(sub.expect(1)[0].payload), 900)
+        big = self.client("size-big")
+        big.publish("size/t", b"x" * 2000, 1, wait=False)
+        self.assertIsNotNone(big.disconnects.get(timeout=5))
+        sub.nothing()
+
+    def test_topic_max_depth(self):
+        c = self.client("depth", version=5)
+        self.assertEqual(c.subscribe("a/b/c/d", 0), [0])
+        self.assertEqual(c.subscribe("a/b/c/d/e", 0), [0x8F])
+        c4 = self.client("depth4")
+        self.assertEqual(c4.subscribe("a/b/c/d/e", 0), [0x80])
+
+
+class TestQueueLimits(BrokerCase):
+    node_extra = dict(BrokerCase.node_extra, max_offline_messages="5", max_online_messages="10")
+
+    def test_offline_limit_drops_the_newest(self):
+        sub = Client(self.port, "lim-off", clean=False)
+        sub.subscribe("lim/off", 1)
+        sub.disconnect()
+        pub = self.client("lim-pub")
+        for i in range(8):
+            pub.publish("lim/off", b"%d" % i, 1)
+        pub.publish("lim/off", b"q0", 0)               # QoS 0 is not kept offline
+        pub.publish("lim/off", b"fence", 1)            # acked: q0 went through before it
+        sub = self.client("lim-off", clean=False)
+        got = [m.payload for m in sub.expect(5)]
+        self.assertEqual(got, [b"0", b"1", b"2", b"3", b"4"])   # fifo: the newest dropped
+        sub.nothing()
+
+
+class TestLifo(BrokerCase):
+    node_extra = dict(BrokerCase.node_extra, queue_type="lifo")
+
+    def test_lifo_delivers_newest_first(self):
+        sub = Client(self.port, "lifo-sub", clean=False)
+        sub.subscribe("lifo/t", 1)
+        sub.disconnect()
+        pub = self.client("lifo-pub")
+        for i in range(5):
+            pub.publish("lifo/t", b"%d" % i, 1)
+        sub = self.client("lifo-sub", clean=False)
+        self.assertEqual([m.payload for m in sub.expect(5)], [b"4", b"3", b"2", b"1", b"0"])
+
+
+class TestMaxConnections(BrokerCase):
+    node_extra = dict(BrokerCase.node_extra, **{"listener.max_connections": "4"})
+
+    def test_connections_beyond_the_limit_are_refused(self):
+        # two acceptors, 4 in all: each takes 2
+        held = [socket.create_connection(("127.0.0.1", self.port), timeout=5) for _ in range(4)]
+        refused = 0
+        for _ in range(4):
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            held.append(s)
+            s.settimeout(2)
+            try:
+                if s.recv(1) == b"":
+                    refused += 1
+            except socket.timeout:
+                pass
+        self.assertGreaterEqual(refused, 1)
+        for s in held:
+            s.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
