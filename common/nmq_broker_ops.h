@@ -38,6 +38,10 @@
  *           queue(X) for X alone.
  * UNSUBSCRIBE  the same with UNSUBSCRIBE / UNSUBSCRIBED.
  * DISCONNECT / close  acceptor -> queue(X)  DETACH {client_id, conn, session_expiry}
+ *           An MQTT 5 will with a delay rides on the DETACH {msg, will_delay} +
+ *           payload: the queue worker holds it, drops it if the session resumes
+ *           first, and when it is due sends ROUTE {client_id, msg} + payload to
+ *           an acceptor, which routes it like a PUBLISH.
  * LIVENESS  acceptor -> queue(N)  HELLO {} every second; the answer HELLO {seq}
  *           carries the queue worker's epoch (its pid).  A new epoch means the
  *           worker restarted and knows none of this acceptor's connections: the
@@ -76,6 +80,7 @@ typedef enum {
     BROKER_OP_APPLIED,
     BROKER_OP_RETAINED,        /* meta -> acceptor, before SUBSCRIBED: a retained msg to deliver */
     BROKER_OP_HELLO,           /* acceptor -> queue every second; queue -> acceptor {seq: its epoch} */
+    BROKER_OP_ROUTE,           /* queue -> acceptor: a delayed will that is due, to route {client_id, msg} */
     BROKER_OP_MAX
 } broker_op_t;
 

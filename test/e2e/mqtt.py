@@ -21,7 +21,7 @@ class MqttError(AssertionError):
 class Client:
     def __init__(self, port, client_id, version=4, clean=True, username=None, password=None,
                  will=None, session_expiry=None, keepalive=60, connect=True, host="127.0.0.1",
-                 receive_maximum=None):
+                 receive_maximum=None, will_delay=None):
         self.version = version
         self.port = port
         self.host = host
@@ -43,7 +43,11 @@ class Client:
             self.c.username_pw_set(username, password)
         if will:
             topic, payload, qos, retain = will
-            self.c.will_set(topic, payload, qos, retain)
+            wprops = None
+            if will_delay is not None:
+                wprops = Properties(PacketTypes.WILLMESSAGE)
+                wprops.WillDelayInterval = will_delay
+            self.c.will_set(topic, payload, qos, retain, properties=wprops)
         self.c.on_connect = self._on_connect
         self.c.on_message = lambda c, u, m: self.messages.put(m)
         self.c.on_subscribe = self._on_subscribe

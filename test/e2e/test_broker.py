@@ -265,6 +265,33 @@ class TestMqtt5(BrokerCase):
         d.subscribe("rh/t", 1, retain_handling=1)
         self.assertEqual(d.expect(1)[0].payload, b"r")
 
+    def test_will_delay(self):
+        watcher = self.client("wd-watch")
+        watcher.subscribe("wd/#", 1)
+        # dropped, not back in time: the will comes after its delay
+        w = Client(self.port, "wd-1", version=5, clean=False, session_expiry=60,
+                   will=("wd/1", b"late", 1, False), will_delay=2)
+        t0 = time.monotonic()
+        w.drop()
+        m = watcher.expect(1, timeout=8)[0]
+        self.assertEqual(m.payload, b"late")
+        self.assertGreater(time.monotonic() - t0, 1.4)
+        # back before the delay: no will at all
+        w = Client(self.port, "wd-2", version=5, clean=False, session_expiry=60,
+                   will=("wd/2", b"never", 1, False), will_delay=3)
+        w.drop()
+        time.sleep(0.5)
+        back = self.client("wd-2", version=5, clean=False, session_expiry=60)
+        self.assertEqual(back.session_present, 1)
+        watcher.nothing(4.0)
+        # the session ends before the delay: the will goes with it
+        w = Client(self.port, "wd-3", version=5, clean=False, session_expiry=1,
+                   will=("wd/3", b"session over", 1, False), will_delay=30)
+        t0 = time.monotonic()
+        w.drop()
+        self.assertEqual(watcher.expect(1, timeout=6)[0].payload, b"session over")
+        self.assertLess(time.monotonic() - t0, 5)
+
     def test_shared_subscription_one_member_each(self):
         members = [self.client("sh-%d" % i, version=v) for i, v in enumerate((4, 5, 5))]
         for m in members:

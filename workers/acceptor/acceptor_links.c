@@ -131,8 +131,18 @@ static void s_on_hello(acceptor_t *a, const nmq_batch_in_t *in, const Nmq__Op *o
     a->queue_epoch[shard] = op->seq;
 }
 
+static void s_on_route(acceptor_t *a, const nmq_batch_in_t *in, const Nmq__Op *op)
+{
+    if (!op->msg || !op->msg->topic || !op->client_id)
+        return;
+    size_t len;
+    const uint8_t *payload = nmq_batch_in_payload(in, op->msg, &len);
+    acc_session_route(a, op->client_id, op->msg, payload, len);
+}
+
 static s_handler_fn *const s_handlers[BROKER_OP_MAX] = {
     [BROKER_OP_HELLO] = s_on_hello,
+    [BROKER_OP_ROUTE] = s_on_route,
     [BROKER_OP_ATTACHED] = s_on_attached,
     [BROKER_OP_KICK] = s_on_kick,
     [BROKER_OP_DELIVER] = s_on_deliver,

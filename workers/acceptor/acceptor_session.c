@@ -812,8 +812,38 @@ void acc_session_systree(acceptor_t *a, const Nmq__Ctl *msg)
 
 /* --- the end of a connection --------------------------------------------------------------------- */
 
+/* An MQTT 5 will with a delay goes with the DETACH to the queue worker,
+ * which holds it and drops it if the session resumes in time. */
+static bool s_will_delayed(acceptor_t *a, acc_conn_t *c, nmq_batch_t *b, Nmq__Op *detach)
+{
+    acc_will_t *w = c->will;
+    if (!w || c->clean_disconnect || c->level != NMQ_MQTT_V5 || w->delay == 0 || c->session_expiry == 0)
+        return false;
+    Nmq__Msg *m = nmq_batch_alloc(b, sizeof *m);
+    nmq__msg__init(m);
+    m->has_id = m->has_qos = m->has_retain = true;
+    m->id = ((uint64_t)a->slot << 48) | ++a->next_msg;
+    m->topic = nmq_batch_strdup(b, w->topic, strlen(w->topic));
+    m->qos = w->qos;
+    m->retain = w->retain;
+    m->has_payload_frame = true;
+    m->payload_frame = nmq_batch_payload(b, w->payload, w->payload_len);
+    detach->msg = m;
+    detach->has_will_delay = true;
+    detach->will_delay = w->delay;
+    return true;
+}
+
+void acc_session_route(acceptor_t *a, const char *client_id, const Nmq__Msg *m, const uint8_t *payload,
+                       size_t len)
+{
+    s_route(a, NULL, ++a->next_req, m->topic, strlen(m->topic), (uint8_t)m->qos, m->retain, payload, len,
+            0, client_id, NULL);
+}
+
 void acc_session_closed(acceptor_t *a, acc_conn_t *c)
 {
+    bool will_handed_over = false;
     if (c->attach_sent) {
         nmq_batch_t *b = acc_to_queue(a, acc_shard_of(a, c->client_id, strlen(c->client_id)));
         Nmq__Op *op = nmq_batch_op(b, BROKER_OP_DETACH);
@@ -821,10 +851,11 @@ void acc_session_closed(acceptor_t *a, acc_conn_t *c)
         op->conn = acc_conn_ref(a, b, c);
         op->has_session_expiry = c->level == NMQ_MQTT_V5;   /* 5.0 may change it at DISCONNECT */
         op->session_expiry = c->session_expiry;
+        will_handed_over = s_will_delayed(a, c, b, op);
         if (c->session_expiry == 0 && !c->kicked)
             s_drop_subscriptions(a, c);
     }
-    if (c->will && !c->clean_disconnect && c->attach_sent) {
+    if (c->will && !c->clean_disconnect && c->attach_sent && !will_handed_over) {
         acc_will_t *w = c->will;
         s_route(a, c, ++a->next_req, w->topic, strlen(w->topic), w->qos, w->retain, w->payload,
                 w->payload_len, 0, c->client_id, NULL);

@@ -115,6 +115,7 @@ static int s_tick(nmq_worker_t *w)
     int64_t now = queue_now_ms();
     if (now >= q->next_expiry_ms) {
         queue_ops_expire(q, now);
+        queue_ops_wills(q, now, false);
         q->next_expiry_ms = now + QUEUE_EXPIRY_SWEEP_MS;
     }
     queue_ops_flush(q);
@@ -159,8 +160,10 @@ static void s_destroy(nmq_worker_t *w)
     queue_worker_t *q = nmq_worker_data(w);
     if (!q)
         return;
-    if (q->shard && q->router)
+    if (q->shard && q->router) {
+        queue_ops_wills(q, 0, true);   /* the node stops: held wills are due now */
         queue_ops_flush(q);
+    }
     size_t cursor = 0;
     const void *key;
     size_t klen;

@@ -24,11 +24,14 @@ int64_t queue_now_ms(void)
 static queue_peer_t *s_peer(queue_worker_t *q, const char *id, size_t len)
 {
     for (int i = 0; i < q->npeers; i++)
-        if (q->peers[i].id_len == len && !memcmp(q->peers[i].id, id, len))
+        if (q->peers[i].id_len == len && !memcmp(q->peers[i].id, id, len)) {
+            q->peers[i].last_seen_ms = queue_now_ms();
             return &q->peers[i];
+        }
     if (q->npeers == QUEUE_MAX_PEERS || len > sizeof q->peers[0].id)
         return NULL;
     queue_peer_t *p = &q->peers[q->npeers++];
+    p->last_seen_ms = queue_now_ms();
     memcpy(p->id, id, len);
     p->id_len = len;
     p->out = nmq_batch_new();
@@ -73,6 +76,8 @@ static void s_detach(queue_worker_t *q, const char *client)
 
 /* --- ops ------------------------------------------------------------------------- */
 
+static void s_will_cancel(queue_worker_t *q, const char *client);
+
 static void s_attach(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op)
 {
     if (!op->client_id || !op->conn)
@@ -89,6 +94,7 @@ static void s_attach(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op 
         kick->reason = 0x8E;
         s_detach(q, op->client_id);
     }
+    s_will_cancel(q, op->client_id);   /* the session resumed in time [MQTT-3.1.3-9] */
     queue_connect_t c = { 0 };
     c.proto = (uint8_t)op->level;
     c.clean_start = op->clean_start;
@@ -118,6 +124,85 @@ static void s_attach(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op 
     s_mark_dirty(q, at);
 }
 
+/* --- delayed wills ------------------------------------------------------------- */
+
+static void s_will_free(queue_will_t *w)
+{
+    free(w->msg);
+    free(w->payload);
+    free(w);
+}
+
+static void s_will_cancel(queue_worker_t *q, const char *client)
+{
+    for (queue_will_t **p = &q->wills; *p;)
+        if (!strcmp((*p)->client_id, client)) {
+            queue_will_t *w = *p;
+            *p = w->next;
+            s_will_free(w);
+        } else {
+            p = &(*p)->next;
+        }
+}
+
+static void s_will_hold(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op)
+{
+    size_t plen, clen = strlen(op->client_id);
+    const uint8_t *payload = nmq_batch_in_payload(in, op->msg, &plen);
+    queue_will_t *w = calloc(1, sizeof *w + clen + 1);
+    memcpy(w->client_id, op->client_id, clen + 1);
+    Nmq__Msg copy = *op->msg;
+    copy.has_payload_frame = false;
+    w->msg_len = nmq__msg__get_packed_size(&copy);
+    w->msg = malloc(w->msg_len ? w->msg_len : 1);
+    nmq__msg__pack(&copy, w->msg);
+    w->payload = malloc(plen ? plen : 1);
+    memcpy(w->payload, payload, plen);
+    w->payload_len = plen;
+    /* whichever comes first: the will delay or the end of the session */
+    uint32_t delay = op->will_delay;
+    if (op->has_session_expiry && op->session_expiry < delay)
+        delay = op->session_expiry;
+    w->due_ms = queue_now_ms() + (int64_t)delay * 1000;
+    w->next = q->wills;
+    q->wills = w;
+}
+
+void queue_ops_wills(queue_worker_t *q, int64_t now, bool all)
+{
+    queue_peer_t *to = NULL;
+    for (int i = 0; i < q->npeers; i++)
+        if (q->peers[i].id[0] == 'a' && (!to || q->peers[i].last_seen_ms > to->last_seen_ms))
+            to = &q->peers[i];
+    for (queue_will_t **p = &q->wills; *p;) {
+        queue_will_t *w = *p;
+        if (!to || (!all && now < w->due_ms)) {
+            p = &w->next;
+            continue;
+        }
+        Nmq__Msg *m = nmq__msg__unpack(NULL, w->msg_len, w->msg);
+        if (m) {
+            nmq_batch_t *b = to->out;
+            Nmq__Op *op = nmq_batch_op(b, BROKER_OP_ROUTE);
+            op->client_id = nmq_batch_strdup(b, w->client_id, strlen(w->client_id));
+            Nmq__Msg *copy = nmq_batch_alloc(b, sizeof *copy);
+            *copy = *m;
+            copy->topic = nmq_batch_strdup(b, m->topic ? m->topic : "", m->topic ? strlen(m->topic) : 0);
+            copy->publisher = NULL;
+            if (m->has_props) {
+                copy->props.data = nmq_batch_alloc(b, m->props.len);
+                memcpy(copy->props.data, m->props.data, m->props.len);
+            }
+            copy->has_payload_frame = true;
+            copy->payload_frame = nmq_batch_payload(b, w->payload, w->payload_len);
+            op->msg = copy;
+            nmq__msg__free_unpacked(m, NULL);
+        }
+        *p = w->next;
+        s_will_free(w);
+    }
+}
+
 static void s_detach_op(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op)
 {
     if (!op->client_id || !op->conn)
@@ -126,7 +211,9 @@ static void s_detach_op(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__
     /* a connection id is unique within its acceptor only */
     if (!at || at->conn != op->conn->conn || at->peer->id_len != in->routing_len ||
         memcmp(at->peer->id, in->routing_id, in->routing_len))
-        return;   /* a connection taken over already: the session is someone else's now */
+        return;   /* taken over already: the session resumed, so a delayed will is void */
+    if (op->msg && op->has_will_delay)
+        s_will_hold(q, in, op);
     queue_session_t *s = queue_shard_find(q->shard, op->client_id);
     s_detach(q, op->client_id);
     if (s && queue_shard_disconnect(q->shard, s, queue_now_ms(),

@@ -31,8 +31,20 @@
 typedef struct queue_peer {
     char id[64];
     size_t id_len;
+    int64_t last_seen_ms;
     nmq_batch_t *out;
 } queue_peer_t;
+
+/* An MQTT 5 will held for its delay; dropped when its session resumes. */
+typedef struct queue_will {
+    int64_t due_ms;
+    uint8_t *msg;              /* packed nmq.Msg */
+    size_t msg_len;
+    uint8_t *payload;
+    size_t payload_len;
+    struct queue_will *next;
+    char client_id[];
+} queue_will_t;
 
 /* Where an online client is: its acceptor and connection. */
 typedef struct queue_attach {
@@ -61,6 +73,7 @@ typedef struct queue_worker {
     queue_attach_t **dirty;
     size_t ndirty, cap_dirty;
     int64_t next_expiry_ms;
+    queue_will_t *wills;
 } queue_worker_t;
 
 int64_t queue_now_ms(void);
@@ -68,6 +81,8 @@ void queue_ops_dispatch(queue_worker_t *q, const nmq_batch_in_t *in);
 /* The turn's end: deliveries, commit, send. */
 void queue_ops_flush(queue_worker_t *q);
 void queue_ops_expire(queue_worker_t *q, int64_t now_ms);
+/* Send the delayed wills that are due (ROUTE to the most recent acceptor). */
+void queue_ops_wills(queue_worker_t *q, int64_t now_ms, bool all);
 /* A QUERY from the supervisor: "sessions", "disconnect CLIENT [cleanup]". */
 void queue_ops_query(queue_worker_t *q, const struct Nmq__Ctl *msg);
 
