@@ -188,6 +188,52 @@ class TestLifo(BrokerCase):
         self.assertEqual([m.payload for m in sub.expect(5)], [b"4", b"3", b"2", b"1", b"0"])
 
 
+class TestReceiveMaximum(BrokerCase):
+    node_extra = dict(BrokerCase.node_extra, receive_max_broker="1")
+
+    def test_client_beyond_the_receive_maximum_is_disconnected(self):
+        sub = self.client("rm-sub")
+        sub.subscribe("rm/t", 1)
+        c = self.client("rm-ok", version=5)
+        self.assertEqual(c.connack_props.ReceiveMaximum, 1)
+        s = self.raw()
+        s.sendall(self.connect_packet(b"rm-raw", 5))
+        self.assertEqual(s.recv(64)[0], 0x20)
+        one = b"\x32\x09\x00\x04rm/t\x00\x01\x00"   # PUBLISH QoS 1, id 1, no properties
+        two = b"\x32\x09\x00\x04rm/t\x00\x02\x00"
+        s.sendall(one + two + b"x")                  # a second before the first is acked
+        data, closed = self.read_all(s)
+        self.assertTrue(closed)
+        self.assertIn(b"\xe0\x01\x93", data)        # DISCONNECT: receive maximum exceeded
+
+
+class TestSlowReader(BrokerCase):
+    def test_a_client_that_does_not_read_stops_only_itself(self):
+        slow = self.raw()
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.sendall(self.connect_packet(b"slow", 4))
+        self.assertEqual(slow.recv(4), b"\x20\x02\x00\x00")
+        slow.sendall(b"\x82\x09\x00\x01\x00\x04sr/t\x00")   # SUBSCRIBE sr/t QoS 0
+        self.assertEqual(slow.recv(5), b"\x90\x03\x00\x01\x00")
+        # QoS 1 to the reader that keeps up (flow-controlled by its window,
+        # never dropped); the slow one asked for QoS 0, which may be dropped
+        fast = self.client("fast")
+        fast.subscribe("sr/t", 1)
+        pub = self.client("sr-pub")
+        n, body = 12000, b"y" * 1024
+        for i in range(n):
+            pub.publish("sr/t", body, 1, wait=False)
+        pub.publish("sr/t", b"end", 1)
+        got = fast.expect(n + 1, timeout=60)
+        self.assertEqual(got[-1].payload, b"end")
+        wait_for(lambda: {m["name"]: m["value"] for m in self.node.admin_json("metrics", "show")}
+                 .get("queue_message_drop", 0) > 0, 5, what="drops counted for the slow reader")
+        for pid in self.node.worker_pids("acceptor"):
+            with open("/proc/%d/status" % pid) as f:
+                rss_kb = int([l for l in f if l.startswith("VmRSS")][0].split()[1])
+            self.assertLess(rss_kb, 64 * 1024, "acceptor %d holds %d KiB" % (pid, rss_kb))
+
+
 class TestMaxConnections(BrokerCase):
     node_extra = dict(BrokerCase.node_extra, **{"listener.max_connections": "4"})
 

@@ -89,6 +89,7 @@ typedef struct acc_conn {
     char **aliases_in;           /* [alias_max_in + 1], topic per alias */
     uint16_t *qos2_in;           /* inbound QoS 2 ids between PUBREC and PUBREL */
     uint16_t nqos2_in, cap_qos2_in;
+    uint32_t inflight_in;        /* QoS 1/2 PUBLISHes not yet PUBACKed / PUBCOMPed (receive maximum) */
     acc_pending_t *pending;
     uint64_t subscribe_req;      /* outstanding SUBSCRIBE/UNSUBSCRIBE req, 0 none */
     struct acc_conn *next_dirty;
@@ -108,6 +109,7 @@ typedef struct acc_counters {
     uint64_t mqtt_disconnect_received, mqtt_disconnect_sent;
     uint64_t mqtt_invalid_msg_size_error, mqtt_publish_auth_error, mqtt_subscribe_auth_error;
     uint64_t client_keepalive_expired, router_matches_local;
+    uint64_t queue_message_drop;     /* QoS 0 dropped for a client whose output backs up */
 } acc_counters_t;
 
 typedef struct acceptor {

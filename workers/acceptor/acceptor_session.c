@@ -302,6 +302,8 @@ static void s_ack_ready(acceptor_t *a, acc_conn_t *c)
         acc_pending_t *p = c->pending;
         c->pending = p->next;
         s_ack(a, c, p->qos == 1 ? NMQ_MQTT_PUBACK : NMQ_MQTT_PUBREC, p->packet_id, 0);
+        if (p->qos == 1 && c->inflight_in)
+            c->inflight_in--;   /* QoS 2 counts until its PUBCOMP */
         free(p);
     }
 }
@@ -475,6 +477,10 @@ static void s_on_publish(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet_t *
         s_ack(a, c, NMQ_MQTT_PUBREC, pub->packet_id, 0);   /* a resent PUBLISH: once is enough */
         return;
     }
+    if (pub->qos > 0 && c->level == NMQ_MQTT_V5 && c->inflight_in >= (uint32_t)a->cfg->receive_max_broker)
+        return acc_session_disconnect(a, c, 0x93);   /* receive maximum exceeded [MQTT-3.3.4-7] */
+    if (pub->qos > 0)
+        c->inflight_in++;
     uint32_t expiry = nmq_mqtt_props_has(&pub->props, NMQ_PROP_MESSAGE_EXPIRY) ? pub->props.message_expiry : 0;
     uint64_t req = ++a->next_req;
     int shards = s_route(a, c, req, topic, topic_len, pub->qos, pub->retain, pub->payload.ptr,
@@ -525,6 +531,8 @@ static void s_on_pubrel(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet_t *p
     a->c.mqtt_pubrel_received++;
     bool known = s_qos2_seen(c, p->u.ack.packet_id);
     s_qos2_remove(c, p->u.ack.packet_id);
+    if (known && c->inflight_in)
+        c->inflight_in--;
     /* 0x92: packet identifier not found (5.0); 3.x completes it all the same */
     s_ack(a, c, NMQ_MQTT_PUBCOMP, p->u.ack.packet_id, known ? 0 : 0x92);
 }
@@ -736,6 +744,12 @@ void acc_session_deliver(acceptor_t *a, acc_conn_t *c, const Nmq__Op *op, const 
     const Nmq__Msg *m = op->msg;
     if (!m || c->state != ACC_CONN_ONLINE)
         return;
+    if (m->qos == 0 && c->wlen - c->woff > ACC_WBUF_HIGH) {
+        /* a slow reader: QoS 0 is what may be lost, the acceptor's memory is
+         * not; QoS 1/2 are bounded by the queue worker's in-flight window */
+        a->c.queue_message_drop++;
+        return;
+    }
     nmq_mqtt_publish_t pub = { 0 };
     pub.qos = (uint8_t)m->qos;
     pub.dup = op->dup;
