@@ -207,6 +207,29 @@ class TestReceiveMaximum(BrokerCase):
         self.assertIn(b"\xe0\x01\x93", data)        # DISCONNECT: receive maximum exceeded
 
 
+class TestRetry(BrokerCase):
+    node_extra = dict(BrokerCase.node_extra, retry_interval="1")
+
+    def test_unacked_qos1_is_resent_with_dup_to_311_clients(self):
+        s = self.raw()
+        s.sendall(self.connect_packet(b"retry", 4))
+        self.assertEqual(s.recv(4), b"\x20\x02\x00\x00")
+        s.sendall(b"\x82\x09\x00\x01\x00\x04rt/t\x01")      # SUBSCRIBE rt/t QoS 1
+        self.assertEqual(s.recv(5), b"\x90\x03\x00\x01\x01")
+        self.client("rt-pub").publish("rt/t", b"again", 1)
+        first = s.recv(64)
+        self.assertEqual(first[0], 0x32)                            # QoS 1, DUP 0
+        t0 = time.monotonic()
+        second = s.recv(64)                                         # never acked
+        self.assertEqual(second[0], 0x3A)                           # QoS 1, DUP 1
+        self.assertEqual(second[1:], first[1:])                     # same packet id and body
+        self.assertGreater(time.monotonic() - t0, 0.5)
+        s.sendall(b"\x40\x02" + first[8:10])                       # PUBACK it
+        s.settimeout(2.5)
+        with self.assertRaises(socket.timeout):
+            s.recv(64)                                              # and nothing more
+
+
 class TestSlowReader(BrokerCase):
     def test_a_client_that_does_not_read_stops_only_itself(self):
         slow = self.raw()

@@ -116,6 +116,7 @@ static int s_tick(nmq_worker_t *w)
     if (now >= q->next_expiry_ms) {
         queue_ops_expire(q, now);
         queue_ops_wills(q, now, false);
+        queue_ops_retry(q, now);
         q->next_expiry_ms = now + QUEUE_EXPIRY_SWEEP_MS;
     }
     queue_ops_flush(q);

@@ -112,6 +112,7 @@ static void s_attach(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op 
     memcpy(at->client_id, op->client_id, len + 1);
     at->peer = peer;
     at->conn = op->conn->conn;
+    at->last_ack_ms = queue_now_ms();
     at->username = op->username ? strdup(op->username) : NULL;
     at->level = (uint8_t)op->level;
     if (op->peer)
@@ -291,7 +292,10 @@ static void s_ack(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op
     }
     if (rc == QUEUE_ACK_UNKNOWN)
         nmq_debug("client %s: ack type %u for unknown packet id %u", op->client_id, op->ack_type, id);
-    s_mark_dirty(q, nmq_hashmap_get(q->attached, op->client_id, strlen(op->client_id)));
+    queue_attach_t *at = nmq_hashmap_get(q->attached, op->client_id, strlen(op->client_id));
+    if (at)
+        at->last_ack_ms = queue_now_ms();
+    s_mark_dirty(q, at);
 }
 
 static void s_hello(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op)
@@ -404,6 +408,35 @@ static void s_expired(const char *client_id, void *arg)
     Nmq__Op *op = nmq_batch_op(q->meta_out, BROKER_OP_UNSUBSCRIBE_ALL);
     op->client_id = nmq_batch_strdup(q->meta_out, client_id, strlen(client_id));
     nmq_info("session %s expired", client_id);
+}
+
+/* VerneMQ resends unacknowledged messages to 3.1.x clients every
+ * retry_interval while they stay connected (5.0 forbids it: only on a new
+ * connection).  A client that acked anything within the interval is making
+ * progress and is left alone. */
+void queue_ops_retry(queue_worker_t *q, int64_t now)
+{
+    int64_t interval = (int64_t)q->cfg->retry_interval * 1000;
+    size_t cursor = 0, klen;
+    const void *key;
+    void *value;
+    while (interval > 0 && nmq_hashmap_next(q->attached, &cursor, &key, &klen, &value)) {
+        queue_attach_t *at = value;
+        if (at->level >= 5 || now - at->last_ack_ms < interval)
+            continue;
+        queue_session_t *s = queue_shard_find(q->shard, at->client_id);
+        queue_session_info_t info;
+        if (!s)
+            continue;
+        queue_session_info(s, &info);
+        if (info.inflight == 0 && info.pubrels == 0) {
+            at->last_ack_ms = now;
+            continue;
+        }
+        queue_session_resend(q->shard, s);
+        at->last_ack_ms = now;
+        s_mark_dirty(q, at);
+    }
 }
 
 void queue_ops_expire(queue_worker_t *q, int64_t now)

@@ -54,6 +54,7 @@ typedef struct queue_attach {
     char *username;            /* for session show */
     char *peer_addr;
     uint8_t level;
+    int64_t last_ack_ms;       /* 3.1.x retry: no ack for retry_interval -> resend */
     char client_id[];
 } queue_attach_t;
 
@@ -81,6 +82,8 @@ void queue_ops_dispatch(queue_worker_t *q, const nmq_batch_in_t *in);
 /* The turn's end: deliveries, commit, send. */
 void queue_ops_flush(queue_worker_t *q);
 void queue_ops_expire(queue_worker_t *q, int64_t now_ms);
+/* MQTT 3.1.x: resend what a client left unacknowledged for retry_interval. */
+void queue_ops_retry(queue_worker_t *q, int64_t now_ms);
 /* Send the delayed wills that are due (ROUTE to the most recent acceptor). */
 void queue_ops_wills(queue_worker_t *q, int64_t now_ms, bool all);
 /* A QUERY from the supervisor: "sessions", "disconnect CLIENT [cleanup]". */
