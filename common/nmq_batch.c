@@ -7,10 +7,12 @@
  */
 #include "nmq_batch.h"
 #include "nmq_log.h"
+#include "nmq_paths.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define NMQ_ARENA_CHUNK (64 * 1024)
 
@@ -232,4 +234,33 @@ void nmq_batch_in_close(nmq_batch_in_t *in)
     for (int i = 0; i < in->nframes; i++)
         zmq_msg_close(&in->frames[i]);
     in->nframes = 0;
+}
+
+void *nmq_batch_socket(void *zctx, const nmq_config_t *cfg, int type, const char *name, bool bind,
+                       const char *routing_id)
+{
+    char ep[NMQ_CONF_PATH_MAX + 64];
+    if (nmq_paths_endpoint(cfg, name, ep, sizeof ep) < 0) {
+        nmq_error("%s: the run directory's path is too long for an ipc socket", name);
+        return NULL;
+    }
+    void *s = zmq_socket(zctx, type);
+    int linger = 500, hwm = 0, one = 1;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (routing_id)
+        zmq_setsockopt(s, ZMQ_ROUTING_ID, routing_id, strlen(routing_id));
+    if (type == ZMQ_ROUTER)
+        zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
+    if (type == ZMQ_SUB)
+        zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
+    if (bind)
+        unlink(ep + 6);
+    if ((bind ? zmq_bind(s, ep) : zmq_connect(s, ep)) < 0) {
+        nmq_error("cannot %s %s: %s", bind ? "bind" : "connect", ep, zmq_strerror(errno));
+        zmq_close(s);
+        return NULL;
+    }
+    return s;
 }

@@ -16,6 +16,16 @@
 #include <zmq.h>
 #include "broker.pb-c.h"
 #include "nmq_broker_ops.h"
+#include "nmq_config.h"
+
+/* --- sockets ------------------------------------------------------------------
+ * The publish path's sockets: ipc://<run dir>/<name>.  HWM 0, since the peers
+ * are this node's own processes and a dropped batch would be a lost message;
+ * a short linger, so a stopping worker still gets its last batch out.  bind
+ * removes a socket file a killed predecessor left.  routing_id names a DEALER;
+ * a SUB takes everything.  NULL on error (logged). */
+void *nmq_batch_socket(void *zctx, const nmq_config_t *cfg, int type, const char *name, bool bind,
+                       const char *routing_id);
 
 /* --- building ---------------------------------------------------------------- */
 

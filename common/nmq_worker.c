@@ -235,10 +235,13 @@ static void s_reload(nmq_worker_t *w, const Nmq__Ctl *msg)
     nmq_config_t *cfg = s_config_from(msg);
     if (!cfg)
         return;   /* keep the old one; the supervisor logs the mismatch via status */
-    nmq_config_t *old = w->cfg;
-    w->cfg = cfg;
+    /* The config keeps its address across reloads (a flat struct, copied in
+     * place), so a role may hold nmq_worker_config()'s pointer for its life. */
+    nmq_config_t *old = nmq_config_dup(w->cfg);
+    *w->cfg = *cfg;
+    nmq_config_destroy(&cfg);
     w->generation = msg->generation;
-    nmq_log_set_level(cfg->log_console_level);
+    nmq_log_set_level(w->cfg->log_console_level);
     if (w->role->reload)
         w->role->reload(w, old);
     nmq_config_destroy(&old);

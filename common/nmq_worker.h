@@ -31,7 +31,8 @@ typedef struct nmq_role {
      * it.  0 to go on; anything else is the process's exit status (use
      * NMQ_EXIT_CONFIG for a fatal, never-restart error). */
     int (*start)(nmq_worker_t *w);
-    /* A new config is in place (nmq_worker_config); old is the previous one. */
+    /* A new config is in place (nmq_worker_config, same pointer as before:
+     * it is updated in place); old is a copy of the previous one. */
     void (*reload)(nmq_worker_t *w, const nmq_config_t *old);
     /* STOP or SIGTERM: finish, then call nmq_worker_exit().  NULL: exit at once. */
     void (*stop)(nmq_worker_t *w);

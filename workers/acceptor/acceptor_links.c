@@ -8,9 +8,7 @@
  */
 #include "acceptor.h"
 #include "nmq_log.h"
-#include "nmq_paths.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,24 +216,9 @@ void acc_links_flush(acceptor_t *a)
 
 static void *s_connect(acceptor_t *a, int type, const char *name)
 {
-    char ep[NMQ_CONF_PATH_MAX + 64];
-    if (nmq_paths_endpoint(a->cfg, name, ep, sizeof ep) < 0)
-        return NULL;
-    void *s = zmq_socket(a->zctx, type);
-    int linger = 500, hwm = 0;   /* a stopping acceptor still gets its DETACHes out */
-    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);   /* in-process peers: never drop */
-    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    if (type == ZMQ_DEALER)
-        zmq_setsockopt(s, ZMQ_ROUTING_ID, a->id, strlen(a->id));
-    if (type == ZMQ_SUB)
-        zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
-    if (zmq_connect(s, ep) < 0) {
-        nmq_error("cannot connect to %s: %s", ep, zmq_strerror(errno));
-        zmq_close(s);
-        return NULL;
-    }
-    nmq_worker_watch_socket(a->w, s, ZMQ_POLLIN, s_on_socket, s);
+    void *s = nmq_batch_socket(a->zctx, a->cfg, type, name, false, type == ZMQ_DEALER ? a->id : NULL);
+    if (s)
+        nmq_worker_watch_socket(a->w, s, ZMQ_POLLIN, s_on_socket, s);
     return s;
 }
 

@@ -35,12 +35,6 @@ static int s_start(nmq_worker_t *w)
     return 0;
 }
 
-static void s_reload(nmq_worker_t *w, const nmq_config_t *old)
-{
-    acceptor_t *a = nmq_worker_data(w);
-    a->cfg = nmq_worker_config(w);
-}
-
 static int s_tick(nmq_worker_t *w)
 {
     acceptor_t *a = nmq_worker_data(w);
@@ -143,7 +137,6 @@ static void s_destroy(nmq_worker_t *w)
 static const nmq_role_t s_role = {
     .name = "acceptor",
     .start = s_start,
-    .reload = s_reload,
     .stop = s_stop,
     .tick = s_tick,
     .destroy = s_destroy,

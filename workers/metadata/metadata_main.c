@@ -13,9 +13,7 @@
 #include "nmq_log.h"
 #include "nmq_hashmap.h"
 #include "nmq_strbuf.h"
-#include "nmq_paths.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,27 +30,6 @@ static void s_on_router(nmq_worker_t *w, void *arg, short revents)
     }
 }
 
-static void *s_bind(meta_t *m, int type, const char *name)
-{
-    char ep[NMQ_CONF_PATH_MAX + 64];
-    if (nmq_paths_endpoint(m->cfg, name, ep, sizeof ep) < 0)
-        return NULL;
-    void *s = zmq_socket(nmq_worker_zctx(m->w), type);
-    int linger = 500, hwm = 0, one = 1;
-    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    if (type == ZMQ_ROUTER)
-        zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
-    unlink(ep + 6);
-    if (zmq_bind(s, ep) < 0) {
-        nmq_error("cannot bind %s: %s", ep, zmq_strerror(errno));
-        zmq_close(s);
-        return NULL;
-    }
-    return s;
-}
-
 static int s_start(nmq_worker_t *w)
 {
     meta_t *m = calloc(1, sizeof *m);
@@ -67,18 +44,12 @@ static int s_start(nmq_worker_t *w)
     m->replies_tail = &m->replies;
     if (meta_store_open(m) < 0 || meta_store_load(m) < 0)
         return 1;
-    m->router = s_bind(m, ZMQ_ROUTER, "meta.sock");
-    m->pub = s_bind(m, ZMQ_PUB, "meta-pub.sock");
+    m->router = nmq_batch_socket(nmq_worker_zctx(w), m->cfg, ZMQ_ROUTER, "meta.sock", true, NULL);
+    m->pub = nmq_batch_socket(nmq_worker_zctx(w), m->cfg, ZMQ_PUB, "meta-pub.sock", true, NULL);
     if (!m->router || !m->pub)
         return 1;
     nmq_worker_watch_socket(w, m->router, ZMQ_POLLIN, s_on_router, NULL);
     return 0;
-}
-
-static void s_reload(nmq_worker_t *w, const nmq_config_t *old)
-{
-    meta_t *m = nmq_worker_data(w);
-    m->cfg = nmq_worker_config(w);
 }
 
 static int s_tick(nmq_worker_t *w)
@@ -194,7 +165,6 @@ static void s_destroy(nmq_worker_t *w)
 static const nmq_role_t s_role = {
     .name = "metadata",
     .start = s_start,
-    .reload = s_reload,
     .tick = s_tick,
     .destroy = s_destroy,
     .status = s_status,

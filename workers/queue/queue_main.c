@@ -10,9 +10,7 @@
 #include "roles.h"
 #include "nmq_ctl.h"
 #include "nmq_log.h"
-#include "nmq_paths.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,31 +28,6 @@ static void s_on_router(nmq_worker_t *w, void *arg, short revents)
         queue_ops_dispatch(q, q->in);
         nmq_batch_in_close(q->in);
     }
-}
-
-static void *s_socket(queue_worker_t *q, int type, const char *name, bool bind)
-{
-    char ep[NMQ_CONF_PATH_MAX + 64];
-    if (nmq_paths_endpoint(q->cfg, name, ep, sizeof ep) < 0)
-        return NULL;
-    void *s = zmq_socket(nmq_worker_zctx(q->w), type);
-    int linger = 500, hwm = 0;
-    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    if (!bind) {
-        char id[32];
-        snprintf(id, sizeof id, "q%d.%d", q->slot, (int)getpid());
-        zmq_setsockopt(s, ZMQ_ROUTING_ID, id, strlen(id));
-    } else {
-        unlink(ep + 6);
-    }
-    if ((bind ? zmq_bind(s, ep) : zmq_connect(s, ep)) < 0) {
-        nmq_error("cannot %s %s: %s", bind ? "bind" : "connect", ep, zmq_strerror(errno));
-        zmq_close(s);
-        return NULL;
-    }
-    return s;
 }
 
 static int s_open(queue_worker_t *q)
@@ -90,10 +63,11 @@ static int s_start(nmq_worker_t *w)
     q->attached = nmq_hashmap_new(0);
     if (s_open(q) < 0)
         return 1;
-    char name[32];
+    char name[32], id[32];
     snprintf(name, sizeof name, "queue.%d.sock", q->slot);
-    q->router = s_socket(q, ZMQ_ROUTER, name, true);
-    q->meta = s_socket(q, ZMQ_DEALER, "meta.sock", false);
+    snprintf(id, sizeof id, "q%d.%d", q->slot, (int)getpid());
+    q->router = nmq_batch_socket(nmq_worker_zctx(w), q->cfg, ZMQ_ROUTER, name, true, NULL);
+    q->meta = nmq_batch_socket(nmq_worker_zctx(w), q->cfg, ZMQ_DEALER, "meta.sock", false, id);
     if (!q->router || !q->meta)
         return 1;
     nmq_worker_watch_socket(w, q->router, ZMQ_POLLIN, s_on_router, NULL);
@@ -103,7 +77,6 @@ static int s_start(nmq_worker_t *w)
 static void s_reload(nmq_worker_t *w, const nmq_config_t *old)
 {
     queue_worker_t *q = nmq_worker_data(w);
-    q->cfg = nmq_worker_config(w);
     queue_limits_t lim;
     queue_limits_from_config(&lim, q->cfg);
     queue_shard_set_limits(q->shard, &lim);
