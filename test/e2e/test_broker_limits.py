@@ -189,7 +189,7 @@ class TestLifo(BrokerCase):
 
 
 class TestReceiveMaximum(BrokerCase):
-    node_extra = dict(BrokerCase.node_extra, receive_max_broker="1")
+    node_extra = dict(BrokerCase.node_extra, receive_max_client="1")
 
     def test_client_beyond_the_receive_maximum_is_disconnected(self):
         sub = self.client("rm-sub")
@@ -228,6 +228,32 @@ class TestRetry(BrokerCase):
         s.settimeout(2.5)
         with self.assertRaises(socket.timeout):
             s.recv(64)                                              # and nothing more
+
+
+class TestTopicAliases(BrokerCase):
+    node_extra = dict(BrokerCase.node_extra, topic_alias_max_client="10", topic_alias_max_broker="10")
+
+    def test_aliases_both_ways(self):
+        # the subscriber (raw, 5.0) allows the broker 5 aliases: CONNECT property 0x22
+        sub = self.raw()
+        sub.sendall(self.connect_packet(b"ta-sub", 5, props=b"\x22\x00\x05"))
+        connack = sub.recv(64)
+        self.assertIn(b"\x22\x00\x0a", connack)          # we may use 10 towards the broker
+        sub.sendall(b"\x82\x0a\x00\x01\x00\x00\x04ta/x\x00")   # SUBSCRIBE ta/x QoS 0
+        self.assertEqual(sub.recv(6)[:1], b"\x90")
+        pub = self.raw()
+        pub.sendall(self.connect_packet(b"ta-pub", 5))
+        self.assertEqual(pub.recv(64)[0], 0x20)
+        # PUBLISH ta/x setting alias 1, then by alias alone
+        pub.sendall(b"\x30\x0b\x00\x04ta/x\x03\x23\x00\x01A")
+        pub.sendall(b"\x30\x07\x00\x00\x03\x23\x00\x01B")
+        first = sub.recv(64)
+        if len(first) < 16:
+            first += sub.recv(64)
+        # to the subscriber: topic + alias 1 the first time, empty topic + alias after
+        self.assertEqual(first[:13], b"\x30\x0b\x00\x04ta/x\x03\x23\x00\x01A")
+        rest = first[13:] or sub.recv(64)
+        self.assertEqual(rest[:9], b"\x30\x07\x00\x00\x03\x23\x00\x01B")
 
 
 class TestSlowReader(BrokerCase):

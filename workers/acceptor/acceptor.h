@@ -87,6 +87,10 @@ typedef struct acc_conn {
     size_t wlen, wcap, woff;
     acc_will_t *will;
     char **aliases_in;           /* [alias_max_in + 1], topic per alias */
+    uint16_t alias_max_out;      /* aliases we may use towards the client */
+    uint16_t alias_next;
+    char **aliases_out;          /* [alias_max_out + 1] */
+    struct nmq_hashmap *alias_out_map;   /* topic -> alias */
     uint16_t *qos2_in;           /* inbound QoS 2 ids between PUBREC and PUBREL */
     uint16_t nqos2_in, cap_qos2_in;
     uint32_t inflight_in;        /* QoS 1/2 PUBLISHes not yet PUBACKed / PUBCOMPed (receive maximum) */

@@ -13,8 +13,10 @@
  * handler copies what it keeps (into the outgoing batch, or the connection).
  */
 #include "acceptor.h"
+#include "nmq_hashmap.h"
 #include "nmq_log.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,10 +89,10 @@ static void s_connack(acceptor_t *a, acc_conn_t *c, bool present, uint8_t reason
         pr->present = (1ull << NMQ_PROP_RECEIVE_MAXIMUM) | (1ull << NMQ_PROP_RETAIN_AVAILABLE) |
                       (1ull << NMQ_PROP_WILDCARD_SUB_AVAILABLE) | (1ull << NMQ_PROP_SUB_ID_AVAILABLE) |
                       (1ull << NMQ_PROP_SHARED_SUB_AVAILABLE) | (1ull << NMQ_PROP_TOPIC_ALIAS_MAXIMUM);
-        pr->receive_maximum = (uint16_t)cfg->receive_max_broker;
+        pr->receive_maximum = (uint16_t)cfg->receive_max_client;
         pr->retain_available = pr->wildcard_sub_available = pr->sub_id_available = 1;
         pr->shared_sub_available = 1;
-        pr->topic_alias_maximum = (uint16_t)cfg->topic_alias_max_broker;
+        pr->topic_alias_maximum = (uint16_t)cfg->topic_alias_max_client;
         if (cfg->max_message_size > 0) {
             pr->present |= 1ull << NMQ_PROP_MAXIMUM_PACKET_SIZE;
             pr->maximum_packet_size = (uint32_t)cfg->max_message_size;
@@ -219,7 +221,10 @@ static void s_on_connect(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet_t *
                                       ? pr->request_problem_info : 1;
         if (nmq_mqtt_props_has(pr, NMQ_PROP_AUTH_METHOD))
             return s_refuse(a, c, 0x8C, "enhanced authentication is not supported");
-        c->alias_max_in = (uint16_t)cfg->topic_alias_max_broker;
+        c->alias_max_in = (uint16_t)cfg->topic_alias_max_client;
+        if (nmq_mqtt_props_has(pr, NMQ_PROP_TOPIC_ALIAS_MAXIMUM))
+            c->alias_max_out = pr->topic_alias_maximum < cfg->topic_alias_max_broker
+                                   ? pr->topic_alias_maximum : (uint16_t)cfg->topic_alias_max_broker;
     } else if (!cn->clean_start) {
         /* 3.x persistent sessions last persistent_client_expiration (0: never) */
         c->session_expiry = cfg->persistent_client_expiration
@@ -477,7 +482,7 @@ static void s_on_publish(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet_t *
         s_ack(a, c, NMQ_MQTT_PUBREC, pub->packet_id, 0);   /* a resent PUBLISH: once is enough */
         return;
     }
-    if (pub->qos > 0 && c->level == NMQ_MQTT_V5 && c->inflight_in >= (uint32_t)a->cfg->receive_max_broker)
+    if (pub->qos > 0 && c->level == NMQ_MQTT_V5 && c->inflight_in >= (uint32_t)a->cfg->receive_max_client)
         return acc_session_disconnect(a, c, 0x93);   /* receive maximum exceeded [MQTT-3.3.4-7] */
     if (pub->qos > 0)
         c->inflight_in++;
@@ -739,6 +744,33 @@ void acc_session_input(acceptor_t *a, acc_conn_t *c)
 
 /* --- deliveries ------------------------------------------------------------------------------- */
 
+/* Broker-to-client topic aliases (5.0): the first PUBLISH on a topic sets an
+ * alias, later ones send the alias and an empty topic.  When every alias is
+ * taken, the next one in turn is given to the new topic. */
+static void s_alias_out(acc_conn_t *c, nmq_mqtt_publish_t *pub)
+{
+    if (!c->aliases_out) {
+        c->aliases_out = calloc((size_t)c->alias_max_out + 1, sizeof *c->aliases_out);
+        c->alias_out_map = nmq_hashmap_new(0);
+    }
+    uintptr_t alias = (uintptr_t)nmq_hashmap_get(c->alias_out_map, pub->topic.ptr, pub->topic.len);
+    if (alias) {
+        pub->topic.len = 0;
+    } else {
+        alias = c->alias_next % c->alias_max_out + 1;
+        c->alias_next = (uint16_t)alias;
+        char *old = c->aliases_out[alias];
+        if (old) {
+            nmq_hashmap_remove(c->alias_out_map, old, strlen(old));
+            free(old);
+        }
+        c->aliases_out[alias] = strndup((const char *)pub->topic.ptr, pub->topic.len);
+        nmq_hashmap_put(c->alias_out_map, pub->topic.ptr, pub->topic.len, (void *)alias);
+    }
+    pub->props.present |= 1ull << NMQ_PROP_TOPIC_ALIAS;
+    pub->props.topic_alias = (uint16_t)alias;
+}
+
 void acc_session_deliver(acceptor_t *a, acc_conn_t *c, const Nmq__Op *op, const uint8_t *payload, size_t len)
 {
     const Nmq__Msg *m = op->msg;
@@ -773,6 +805,8 @@ void acc_session_deliver(acceptor_t *a, acc_conn_t *c, const Nmq__Op *op, const 
             pub.props.sub_ids = sub_ids;
         }
     }
+    if (c->alias_max_out)
+        s_alias_out(c, &pub);
     uint8_t hdr[512];
     size_t need = nmq_mqtt_encode_publish_header(hdr, sizeof hdr, c->level, &pub);
     if (need == 0 || need > sizeof hdr) {
@@ -884,6 +918,12 @@ void acc_session_closed(acceptor_t *a, acc_conn_t *c)
         for (unsigned i = 0; i <= c->alias_max_in; i++)
             free(c->aliases_in[i]);
         free(c->aliases_in);
+    }
+    if (c->aliases_out) {
+        for (unsigned i = 0; i <= c->alias_max_out; i++)
+            free(c->aliases_out[i]);
+        free(c->aliases_out);
+        nmq_hashmap_destroy(&c->alias_out_map);
     }
     free(c->qos2_in);
     free(c->client_id);
