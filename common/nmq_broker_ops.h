@@ -47,6 +47,11 @@
  *           worker restarted and knows none of this acceptor's connections: the
  *           acceptor disconnects the clients of that shard (0x89, no will), and
  *           the publishers still waiting for it, and they come back and resume.
+ * PRESENCE  queue(X) -> meta  PRESENCE {client_id, online} on attach and detach,
+ *           PRESENCE_RESET {shard, shards} when a queue worker starts.  The
+ *           metadata worker keeps who is online and tells the acceptors (as
+ *           sequenced deltas, and in snapshots) about the members of shared
+ *           subscriptions only: what a $share pick needs to prefer online members.
  * REPLICA   acceptor -> meta  SNAPSHOT {}; meta -> acceptor SNAPSHOT {seq, ...}
  *           in as many Batches as it takes, the last with SNAPSHOT_END; the
  *           acceptor applies DELTAs with a higher seq, and asks again on a gap.
@@ -81,6 +86,8 @@ typedef enum {
     BROKER_OP_RETAINED,        /* meta -> acceptor, before SUBSCRIBED: a retained msg to deliver */
     BROKER_OP_HELLO,           /* acceptor -> queue every second; queue -> acceptor {seq: its epoch} */
     BROKER_OP_ROUTE,           /* queue -> acceptor: a delayed will that is due, to route {client_id, msg} */
+    BROKER_OP_PRESENCE,        /* queue -> meta, meta -> acceptors (delta): {client_id, online} */
+    BROKER_OP_PRESENCE_RESET,  /* queue -> meta at start: {shard, shards}: its clients are offline */
     BROKER_OP_MAX
 } broker_op_t;
 

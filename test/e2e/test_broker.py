@@ -310,6 +310,26 @@ class TestMqtt5(BrokerCase):
         for m in members:
             m.nothing(0.2)
 
+    def test_shared_subscription_prefers_online_members(self):
+        away = Client(self.port, "sh-away", clean=False)
+        away.subscribe("$share/g2/sho/t", 1)
+        away.disconnect()
+        here = self.client("sh-here")
+        here.subscribe("$share/g2/sho/t", 1)
+        pub = self.client("sho-pub")
+        for i in range(50):
+            pub.publish("sho/t", b"%d" % i, 1)
+        self.assertEqual(sorted(int(m.payload) for m in here.expect(50)), list(range(50)))
+        away = self.client("sh-away", clean=False)
+        away.nothing(0.5)                 # nothing was queued for the offline member
+        # with the online member gone, the offline one gets them (queued)
+        here.disconnect()
+        away.disconnect()
+        time.sleep(0.3)
+        pub.publish("sho/t", b"queued", 1)
+        back = self.client("sh-away", clean=False)
+        self.assertEqual(back.expect(1)[0].payload, b"queued")
+
     def test_topic_alias_from_the_client(self):
         sub = self.client("ta-sub")
         sub.subscribe("ta/#", 0)

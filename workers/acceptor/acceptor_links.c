@@ -138,8 +138,17 @@ static void s_on_route(acceptor_t *a, const nmq_batch_in_t *in, const Nmq__Op *o
     acc_session_route(a, op->client_id, op->msg, payload, len);
 }
 
+static void s_on_presence(acceptor_t *a, const nmq_batch_in_t *in, const Nmq__Op *op)
+{
+    if (op->has_seq)
+        acc_routes_delta(a, op);     /* a sequenced delta */
+    else
+        acc_routes_snapshot(a, op);  /* part of a snapshot */
+}
+
 static s_handler_fn *const s_handlers[BROKER_OP_MAX] = {
     [BROKER_OP_HELLO] = s_on_hello,
+    [BROKER_OP_PRESENCE] = s_on_presence,
     [BROKER_OP_ROUTE] = s_on_route,
     [BROKER_OP_ATTACHED] = s_on_attached,
     [BROKER_OP_KICK] = s_on_kick,

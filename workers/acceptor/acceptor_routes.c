@@ -15,6 +15,7 @@
  */
 #include "acceptor.h"
 #include "nmq_log.h"
+#include "nmq_hashmap.h"
 #include "nmq_topic_trie.h"
 
 #include <stdlib.h>
@@ -30,6 +31,8 @@ typedef struct s_held {
 } s_held_t;
 
 static nmq_trie_t *s_building;     /* the trie a snapshot is filling */
+static nmq_hashmap_t *s_online;    /* share members online (PRESENCE), for $share picks */
+static nmq_hashmap_t *s_online_building;
 static s_held_t *s_held, **s_held_tail = &s_held;
 static int64_t s_snapshot_asked_ms;
 static nmq_trie_result_t s_result;
@@ -39,9 +42,20 @@ static void s_ask_snapshot(acceptor_t *a)
 {
     nmq_trie_destroy(&s_building);
     s_building = nmq_trie_new();
+    nmq_hashmap_destroy(&s_online_building);
+    s_online_building = nmq_hashmap_new(0);
     nmq_batch_op(acc_to_meta(a), BROKER_OP_SNAPSHOT);
     s_snapshot_asked_ms = (int64_t)acc_now_ms();
     a->snapshot_asked = true;
+}
+
+static void s_apply_presence(nmq_hashmap_t *online, const Nmq__Op *op)
+{
+    size_t len = strlen(op->client_id);
+    if (op->online)
+        nmq_hashmap_put(online, op->client_id, len, (void *)1);
+    else
+        nmq_hashmap_remove(online, op->client_id, len);
 }
 
 static void s_apply_subs(nmq_trie_t *t, const Nmq__Op *op)
@@ -92,7 +106,10 @@ static void s_apply_delta(acceptor_t *a, const Nmq__Op *op)
         s_ask_snapshot(a);
         return;
     }
-    s_apply_subs(a->routes, op);
+    if (op->op == BROKER_OP_PRESENCE)
+        s_apply_presence(s_online, op);
+    else
+        s_apply_subs(a->routes, op);
     a->routes_seq = op->seq;
 }
 
@@ -121,9 +138,17 @@ void acc_routes_snapshot(acceptor_t *a, const Nmq__Op *op)
         s_apply_subs(s_building, op);
         return;
     }
+    if (op->op == BROKER_OP_PRESENCE) {
+        if (op->client_id)
+            s_apply_presence(s_online_building, op);
+        return;
+    }
     nmq_trie_destroy(&a->routes);
     a->routes = s_building;
     s_building = NULL;
+    nmq_hashmap_destroy(&s_online);
+    s_online = s_online_building;
+    s_online_building = NULL;
     a->routes_seq = op->seq;
     a->routes_synced = true;
     a->snapshot_asked = false;
@@ -167,6 +192,8 @@ void acc_routes_stop(acceptor_t *a)
 {
     nmq_trie_destroy(&a->routes);
     nmq_trie_destroy(&s_building);
+    nmq_hashmap_destroy(&s_online);
+    nmq_hashmap_destroy(&s_online_building);
     nmq_trie_result_free(&s_result);
     while (s_held) {
         s_held_t *h = s_held;
@@ -240,7 +267,13 @@ static bool s_has_recipient(const Nmq__Op *op, const char *client)
     return false;
 }
 
-static unsigned s_rank_any(const nmq_trie_entry_t *member, void *arg) { return 1; }
+/* VerneMQ's shared subscription policies on one node: every member is local,
+ * so prefer_local, local_only and random all come to "online members first,
+ * then any"; the cluster issue adds the remote ranks (see nmq_trie_share_pick). */
+static unsigned s_rank(const nmq_trie_entry_t *member, void *arg)
+{
+    return s_online && nmq_hashmap_get(s_online, member->client_id, member->client_id_len) ? 2 : 1;
+}
 
 int acc_routes_publish(acceptor_t *a, uint64_t req, const acc_conn_t *from, const Nmq__Msg *msg,
                        const uint8_t *payload, size_t len)
@@ -263,7 +296,7 @@ int acc_routes_publish(acceptor_t *a, uint64_t req, const acc_conn_t *from, cons
     }
     for (size_t i = 0; i < s_result.n_shares; i++) {
         const nmq_trie_entry_t *m = nmq_trie_share_pick(&s_result.shares[i], NMQ_TRIE_PICK_RANDOM,
-                                                        s_rank_any, NULL, &s_rng);
+                                                        s_rank, NULL, &s_rng);
         if (!m)
             continue;
         int shard = acc_shard_of(a, m->client_id, m->client_id_len);

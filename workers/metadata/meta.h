@@ -55,6 +55,7 @@ typedef struct meta {
     size_t direct_to_len;
     nmq_trie_t *subs;
     nmq_tindex_t *retained;      /* topic -> meta_retained_t* */
+    struct nmq_hashmap *online;  /* client id -> (void *)1 while attached somewhere */
     uint64_t seq;
     meta_acceptor_t acceptors[META_MAX_ACCEPTORS];
     int nacceptors;

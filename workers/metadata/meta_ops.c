@@ -4,6 +4,7 @@
  * m->replies until the acceptors have applied the deltas they depend on.
  */
 #include "meta.h"
+#include "nmq_hashmap.h"
 #include "nmq_log.h"
 
 #include <stdlib.h>
@@ -179,6 +180,47 @@ static int s_send_retained(const char *topic, size_t len, void *value, void *arg
     return 0;
 }
 
+/* --- presence: who is online, for $share picks --------------------------------------- */
+
+static int s_is_shared(const nmq_trie_entry_t *e, void *arg)
+{
+    if (!e->group)
+        return 0;
+    *(bool *)arg = true;
+    return 1;   /* enough */
+}
+
+static bool s_share_member(meta_t *m, const char *client, size_t len)
+{
+    bool shared = false;
+    nmq_trie_client_each(m->subs, client, len, s_is_shared, &shared);
+    return shared;
+}
+
+static void s_presence_delta(meta_t *m, const char *client, bool online)
+{
+    Nmq__Op *d = nmq_batch_op(m->deltas, BROKER_OP_PRESENCE);
+    d->has_seq = d->has_online = true;
+    d->seq = ++m->seq;
+    d->online = online;
+    d->client_id = nmq_batch_strdup(m->deltas, client, strlen(client));
+    meta_store_put_seq(m);
+}
+
+static void s_set_online(meta_t *m, const char *client, bool online)
+{
+    size_t len = strlen(client);
+    bool was = nmq_hashmap_get(m->online, client, len) != NULL;
+    if (online == was)
+        return;
+    if (online)
+        nmq_hashmap_put(m->online, client, len, (void *)1);
+    else
+        nmq_hashmap_remove(m->online, client, len);
+    if (s_share_member(m, client, len))
+        s_presence_delta(m, client, online);
+}
+
 /* --- handlers ------------------------------------------------------------------------------- */
 
 static void s_subscribe(meta_t *m, const nmq_batch_in_t *in, const Nmq__Op *op)
@@ -206,6 +248,13 @@ static void s_subscribe(meta_t *m, const nmq_batch_in_t *in, const Nmq__Op *op)
             nmq_tindex_match(m->retained, e.filter, e.filter_len, s_send_retained, &rw);
         }
     }
+    /* a new share member that is online: the acceptors learn it now */
+    size_t clen = strlen(op->client_id);
+    for (size_t i = 0; i < op->n_subs; i++)
+        if (op->subs[i]->group && op->subs[i]->group[0] && nmq_hashmap_get(m->online, op->client_id, clen)) {
+            s_presence_delta(m, op->client_id, true);
+            break;
+        }
     /* one batch: the acceptor sends the SUBACK and appends the retained
      * messages to the subscriber's queue in the same loop turn */
     s_queue_reply(m, r);
@@ -312,6 +361,16 @@ static void s_snapshot(meta_t *m, const nmq_batch_in_t *in, const Nmq__Op *op)
     m->direct_to_len = in->routing_len;
     s_snap_t sn = { m, m->direct };
     nmq_trie_each(m->subs, s_snapshot_one, &sn);
+    size_t cursor = 0, klen;
+    const void *key;
+    void *value;
+    while (nmq_hashmap_next(m->online, &cursor, &key, &klen, &value))
+        if (s_share_member(m, key, klen)) {
+            Nmq__Op *p = nmq_batch_op(m->direct, BROKER_OP_PRESENCE);   /* no seq: part of the snapshot */
+            p->client_id = nmq_batch_strdup(m->direct, key, klen);
+            p->has_online = true;
+            p->online = true;
+        }
     Nmq__Op *end = nmq_batch_op(m->direct, BROKER_OP_SNAPSHOT_END);
     end->has_seq = true;
     end->seq = m->seq;
@@ -325,7 +384,34 @@ static void s_applied(meta_t *m, const nmq_batch_in_t *in, const Nmq__Op *op)
         a->applied = op->seq;
 }
 
+static void s_presence(meta_t *m, const nmq_batch_in_t *in, const Nmq__Op *op)
+{
+    if (op->client_id)
+        s_set_online(m, op->client_id, op->online);
+}
+
+static void s_presence_reset(meta_t *m, const nmq_batch_in_t *in, const Nmq__Op *op)
+{
+    size_t cursor = 0, klen;
+    const void *key;
+    void *value;
+    char **gone = NULL;
+    size_t n = 0;
+    while (nmq_hashmap_next(m->online, &cursor, &key, &klen, &value))
+        if (broker_shard_of(key, klen, (int)op->shards) == (int)op->shard) {
+            gone = realloc(gone, (n + 1) * sizeof *gone);
+            gone[n++] = strndup(key, klen);
+        }
+    for (size_t i = 0; i < n; i++) {
+        s_set_online(m, gone[i], false);
+        free(gone[i]);
+    }
+    free(gone);
+}
+
 static s_op_fn *const s_ops[BROKER_OP_MAX] = {
+    [BROKER_OP_PRESENCE] = s_presence,
+    [BROKER_OP_PRESENCE_RESET] = s_presence_reset,
     [BROKER_OP_SUBSCRIBE] = s_subscribe,
     [BROKER_OP_UNSUBSCRIBE] = s_unsubscribe,
     [BROKER_OP_UNSUBSCRIBE_ALL] = s_unsubscribe_all,

@@ -38,6 +38,7 @@ static int s_start(nmq_worker_t *w)
     m->cfg = nmq_worker_config(w);
     m->subs = nmq_trie_new();
     m->retained = nmq_tindex_new();
+    m->online = nmq_hashmap_new(0);
     m->deltas = nmq_batch_new();
     m->direct = nmq_batch_new();
     m->in = calloc(1, sizeof *m->in);
@@ -156,6 +157,7 @@ static void s_destroy(nmq_worker_t *w)
     if (m->retained)
         nmq_tindex_each(m->retained, s_free_retained, NULL);
     nmq_tindex_destroy(&m->retained);
+    nmq_hashmap_destroy(&m->online);
     nmq_batch_destroy(&m->deltas);
     nmq_batch_destroy(&m->direct);
     free(m->in);

@@ -71,6 +71,11 @@ static int s_start(nmq_worker_t *w)
     if (!q->router || !q->meta)
         return 1;
     nmq_worker_watch_socket(w, q->router, ZMQ_POLLIN, s_on_router, NULL);
+    /* whoever this shard had online before a restart is not any more */
+    Nmq__Op *reset = nmq_batch_op(q->meta_out, BROKER_OP_PRESENCE_RESET);
+    reset->has_shard = reset->has_shards = true;
+    reset->shard = (uint32_t)q->slot;
+    reset->shards = (uint32_t)q->cfg->queue_shards;
     return 0;
 }
 

@@ -59,11 +59,20 @@ static Nmq__ConnRef *s_conn(nmq_batch_t *b, const queue_attach_t *at)
     return c;
 }
 
+static void s_presence(queue_worker_t *q, const char *client, bool online)
+{
+    Nmq__Op *op = nmq_batch_op(q->meta_out, BROKER_OP_PRESENCE);
+    op->client_id = nmq_batch_strdup(q->meta_out, client, strlen(client));
+    op->has_online = true;
+    op->online = online;
+}
+
 static void s_detach(queue_worker_t *q, const char *client)
 {
     queue_attach_t *at = nmq_hashmap_remove(q->attached, client, strlen(client));
     if (!at)
         return;
+    s_presence(q, client, false);
     if (at->dirty) {   /* leave no dangling pointer on the dirty list */
         for (size_t i = 0; i < q->ndirty; i++)
             if (q->dirty[i] == at)
@@ -118,6 +127,7 @@ static void s_attach(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op 
     if (op->peer)
         at->peer_addr = strdup(op->peer);
     nmq_hashmap_put(q->attached, at->client_id, len, at);
+    s_presence(q, op->client_id, true);
     Nmq__Op *ans = nmq_batch_op(peer->out, BROKER_OP_ATTACHED);
     ans->conn = s_conn(peer->out, at);
     ans->has_session_present = true;
