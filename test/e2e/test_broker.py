@@ -43,6 +43,17 @@ class BrokerCase(unittest.TestCase):
         body += struct.pack("!H", len(cid)) + cid
         return bytes([0x10, len(body)]) + body
 
+    @staticmethod
+    def disconnect_of(data):
+        """(reason code, reason string or None) of a 5.0 DISCONNECT."""
+        assert data[0] == 0xE0, data
+        length, reason = data[1], data[2]
+        text = None
+        if length > 2 and data[4] == 0x1F:       # property block: Reason String first
+            n = struct.unpack("!H", data[5:7])[0]
+            text = data[7:7 + n].decode()
+        return reason, text
+
     def read_all(self, s):
         data = b""
         while True:
@@ -174,7 +185,7 @@ class TestPubSub(BrokerCase):
         self.assertEqual(first.recv(64)[:1], b"\x90")
         second = self.client("twin", version=5, clean=False, session_expiry=60)
         data, closed = self.read_all(first)
-        self.assertEqual(data, b"\xe0\x01\x8e")   # DISCONNECT, session taken over
+        self.assertEqual(self.disconnect_of(data), (0x8E, "Session taken over"))
         self.assertTrue(closed)
         self.assertEqual(second.session_present, 1)
         pub = self.client("twin-pub")
@@ -341,7 +352,7 @@ class TestMqtt5(BrokerCase):
         # default, so the broker refuses an alias with DISCONNECT 0x94
         s.sendall(b"\x30\x0a\x00\x04ta/x\x03\x23\x00\x01")
         data, closed = self.read_all(s)
-        self.assertEqual(data, b"\xe0\x01\x94")
+        self.assertEqual(self.disconnect_of(data)[0], 0x94)
         sub.nothing()
 
 

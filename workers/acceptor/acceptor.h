@@ -178,6 +178,8 @@ void acc_session_pubrel(acceptor_t *a, acc_conn_t *c, uint16_t packet_id);
 void acc_session_appended(acceptor_t *a, acc_conn_t *c, uint64_t req);
 void acc_session_subscribed(acceptor_t *a, const Nmq__Op *op);
 void acc_session_disconnect(acceptor_t *a, acc_conn_t *c, uint8_t reason);
+/* The same with a Reason String of our own (5.0); NULL: the reason's name. */
+void acc_session_disconnect_why(acceptor_t *a, acc_conn_t *c, uint8_t reason, const char *why);
 /* Route a message on behalf of client_id (a delayed will that fell due). */
 void acc_session_route(acceptor_t *a, const char *client_id, const Nmq__Msg *m, const uint8_t *payload,
                        size_t len);

@@ -39,11 +39,26 @@ static void s_send(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet_t *p)
     acc_conn_commit(a, c, need);
 }
 
+/* A Reason String (5.0) for a failure.  CONNACK and DISCONNECT may always
+ * carry one; other packets only when the client asked for problem
+ * information [MQTT-3.1.2-29]. */
+static void s_reason_string(const acc_conn_t *c, nmq_mqtt_props_t *props, unsigned type, uint8_t reason,
+                            const char *why)
+{
+    bool always = type == NMQ_MQTT_CONNACK || type == NMQ_MQTT_DISCONNECT;
+    if (c->level != NMQ_MQTT_V5 || reason < 0x80 || (!always && !c->request_problem_info))
+        return;
+    const char *text = why ? why : nmq_mqtt_reason_name(reason);
+    props->present |= 1ull << NMQ_PROP_REASON_STRING;
+    props->reason_string = (nmq_mqtt_slice_t){ (const uint8_t *)text, (uint32_t)strlen(text) };
+}
+
 static void s_send_ack(acceptor_t *a, acc_conn_t *c, unsigned type, uint16_t packet_id, uint8_t reason)
 {
     nmq_mqtt_packet_t p = { .type = (uint8_t)type };
     p.u.ack.packet_id = packet_id;
     p.u.ack.reason = c->level == NMQ_MQTT_V5 ? reason : 0;
+    s_reason_string(c, &p.u.ack.props, type, reason, NULL);
     s_send(a, c, &p);
 }
 
@@ -68,9 +83,15 @@ static void s_ack(acceptor_t *a, acc_conn_t *c, unsigned type, uint16_t packet_i
 
 void acc_session_disconnect(acceptor_t *a, acc_conn_t *c, uint8_t reason)
 {
+    acc_session_disconnect_why(a, c, reason, NULL);
+}
+
+void acc_session_disconnect_why(acceptor_t *a, acc_conn_t *c, uint8_t reason, const char *why)
+{
     if (c->level == NMQ_MQTT_V5 && c->state == ACC_CONN_ONLINE) {
         nmq_mqtt_packet_t p = { .type = NMQ_MQTT_DISCONNECT };
         p.u.disconnect.reason = reason;
+        s_reason_string(c, &p.u.disconnect.props, NMQ_MQTT_DISCONNECT, reason, why);
         s_send(a, c, &p);
         a->c.mqtt_disconnect_sent++;
     }
@@ -78,7 +99,7 @@ void acc_session_disconnect(acceptor_t *a, acc_conn_t *c, uint8_t reason)
 }
 
 static void s_connack(acceptor_t *a, acc_conn_t *c, bool present, uint8_t reason,
-                      const char *assigned_id)
+                      const char *assigned_id, const char *why)
 {
     nmq_mqtt_packet_t p = { .type = NMQ_MQTT_CONNACK };
     p.u.connack.session_present = present;
@@ -101,7 +122,9 @@ static void s_connack(acceptor_t *a, acc_conn_t *c, bool present, uint8_t reason
             pr->present |= 1ull << NMQ_PROP_ASSIGNED_CLIENT_ID;
             pr->assigned_client_id = (nmq_mqtt_slice_t){ (const uint8_t *)assigned_id, (uint32_t)strlen(assigned_id) };
         }
-    } else if (c->level < NMQ_MQTT_V5 && reason >= 0x80) {
+    } else if (c->level == NMQ_MQTT_V5) {
+        s_reason_string(c, pr, NMQ_MQTT_CONNACK, reason, why);
+    } else if (reason >= 0x80) {
         /* 5.0 reason codes have 3.x return codes (refused: 1..5) */
         static const struct { uint8_t v5, v3; } map[] = {
             { 0x84, 1 }, { 0x85, 2 }, { 0x88, 3 }, { 0x89, 3 }, { 0x97, 3 }, { 0x86, 4 }, { 0x87, 5 },
@@ -131,7 +154,7 @@ static char *s_strndup(const nmq_mqtt_slice_t *s)
 static void s_refuse(acceptor_t *a, acc_conn_t *c, uint8_t reason, const char *why)
 {
     nmq_info("CONNECT from %s refused (0x%02x): %s", c->peer, reason, why);
-    s_connack(a, c, false, reason, NULL);
+    s_connack(a, c, false, reason, NULL, why);
     acc_conn_close_after_flush(a, c);
 }
 
@@ -258,7 +281,7 @@ void acc_session_attached(acceptor_t *a, acc_conn_t *c, bool present)
 {
     if (c->state != ACC_CONN_ATTACHING)
         return;
-    s_connack(a, c, present, 0, c->assigned_id ? c->client_id : NULL);
+    s_connack(a, c, present, 0, c->assigned_id ? c->client_id : NULL, NULL);
     c->state = ACC_CONN_ONLINE;
     c->last_rx_ms = (int64_t)acc_now_ms();
     c->deadline_ms = c->keep_alive ? c->last_rx_ms + (int64_t)c->keep_alive * 1500 : 0;
@@ -701,11 +724,12 @@ static void s_protocol_error(acceptor_t *a, acc_conn_t *c)
              nmq_mqtt_err_str((nmq_mqtt_err_t)c->dec.err));
     if (c->dec.err == NMQ_MQTT_E_TOO_LARGE)
         a->c.mqtt_invalid_msg_size_error++;
+    const char *why = nmq_mqtt_err_str((nmq_mqtt_err_t)c->dec.err);
     if (out.send == NMQ_MQTT_CONNACK) {
         c->level = out.level;
-        s_connack(a, c, false, out.reason, NULL);
+        s_connack(a, c, false, out.reason, NULL, why);
     } else if (out.send == NMQ_MQTT_DISCONNECT && c->state == ACC_CONN_ONLINE) {
-        acc_session_disconnect(a, c, out.reason);
+        acc_session_disconnect_why(a, c, out.reason, why);
         return;
     }
     acc_conn_close_after_flush(a, c);
