@@ -109,9 +109,13 @@ class Node:
         self.sup_pid = self.read_pid()
         return self
 
-    def console(self):
-        """The node in the foreground as a child of the test (like `nemomq console`)."""
-        self.proc = subprocess.Popen([NEMOMQ, "-c", self.conf, "console"],
+    def console(self, nofile=None):
+        """The node in the foreground as a child of the test (like `nemomq console`);
+        nofile lowers the open-files limit of every process of the node."""
+        def limit():
+            import resource
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+        self.proc = subprocess.Popen([NEMOMQ, "-c", self.conf, "console"], preexec_fn=limit if nofile else None,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         wait_for(lambda: self.ping() or self.proc.poll() is not None, 15, what="node up")
         assert self.proc.poll() is None, "node exited: %s" % self.proc.stderr.read()

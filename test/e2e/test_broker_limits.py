@@ -305,5 +305,53 @@ class TestMaxConnections(BrokerCase):
             s.close()
 
 
+class TestListenersAndFds(unittest.TestCase):
+    def test_two_listeners_one_broker(self):
+        node = Node(extra={"allow_anonymous": "on", "plugins.vmq_acl": "off", "plugins.vmq_passwd": "off"})
+        self.addCleanup(node.cleanup)
+        from nmqtest import free_port
+        second = free_port()
+        node.write_conf(**{"listener.tcp.second": "127.0.0.1:%d" % second})
+        node.console().wait_ready()
+        sub = Client(node.port, "l-sub")
+        self.addCleanup(sub.disconnect)
+        sub.subscribe("l/t", 1)
+        pub = Client(second, "l-pub")
+        self.addCleanup(pub.disconnect)
+        pub.publish("l/t", b"across listeners", 1)
+        self.assertEqual(sub.expect(1)[0].payload, b"across listeners")
+
+    def test_out_of_file_descriptors_refuses_politely(self):
+        node = Node(extra={"allow_anonymous": "on", "plugins.vmq_acl": "off", "plugins.vmq_passwd": "off",
+                           "listener.max_connections": "-1"}, acceptors=1)
+        self.addCleanup(node.cleanup)
+        node.console(nofile=96).wait_ready()
+        acceptor = node.worker_pids("acceptor")[0]
+        connect = bytes([0x10, 0x0e, 0x00, 0x04]) + b"MQTT" + bytes([4, 0x02, 0, 30, 0, 2])
+        held, accepted, refused = [], 0, 0
+        for i in range(150):
+            s = socket.create_connection(("127.0.0.1", node.port), timeout=5)
+            held.append(s)
+            s.sendall(connect + b"%02d" % (i % 100))
+            try:
+                reply = s.recv(4)
+            except (socket.timeout, ConnectionResetError):
+                reply = b""
+            if reply == b"\x20\x02\x00\x00":
+                accepted += 1
+            else:
+                refused += 1
+        self.assertGreater(accepted, 20)
+        self.assertGreater(refused, 0)
+        for s in held:
+            s.close()
+        # the acceptor lived through it and serves again
+        wait_for(lambda: node.ready(), 10, what="node ready")
+        self.assertEqual(node.worker_pids("acceptor"), [acceptor])
+        c = Client(node.port, "after-fds")
+        c.disconnect()
+        self.assertIn("out of file descriptors", node.log())
+
+
 if __name__ == "__main__":
     unittest.main()
