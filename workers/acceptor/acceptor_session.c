@@ -15,6 +15,7 @@
 #include "acceptor.h"
 #include "nmq_hashmap.h"
 #include "nmq_log.h"
+#include "nmq_topic_validate.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -567,21 +568,6 @@ static void s_on_pubrel(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet_t *p
 
 /* --- SUBSCRIBE / UNSUBSCRIBE -------------------------------------------------------------- */
 
-static void s_split_share(const nmq_mqtt_slice_t *f, nmq_mqtt_slice_t *group, nmq_mqtt_slice_t *filter)
-{
-    static const char share[] = "$share/";
-    *group = (nmq_mqtt_slice_t){ NULL, 0 };
-    *filter = *f;
-    if (f->len > sizeof share - 1 && !memcmp(f->ptr, share, sizeof share - 1)) {
-        const uint8_t *g = f->ptr + sizeof share - 1;
-        const uint8_t *slash = memchr(g, '/', f->len - (sizeof share - 1));
-        if (slash) {
-            *group = (nmq_mqtt_slice_t){ g, (uint32_t)(slash - g) };
-            *filter = (nmq_mqtt_slice_t){ slash + 1, (uint32_t)(f->ptr + f->len - slash - 1) };
-        }
-    }
-}
-
 static Nmq__Op *s_meta_request(acceptor_t *a, acc_conn_t *c, broker_op_t code, uint16_t packet_id,
                                size_t n)
 {
@@ -601,10 +587,11 @@ static Nmq__Subscription *s_sub(nmq_batch_t *b, const nmq_mqtt_slice_t *filter)
 {
     Nmq__Subscription *s = nmq_batch_alloc(b, sizeof *s);
     nmq__subscription__init(s);
-    nmq_mqtt_slice_t group, f;
-    s_split_share(filter, &group, &f);
-    s->filter = nmq_batch_strdup(b, (const char *)f.ptr, f.len);
-    s->group = nmq_batch_strdup(b, group.ptr ? (const char *)group.ptr : "", group.len);
+    /* the codec validated the filter; this only splits "$share/group/filter" */
+    nmq_topic_share_t share;
+    nmq_topic_filter_check(filter->ptr, filter->len, &share);
+    s->filter = nmq_batch_strdup(b, (const char *)share.filter, share.filter_len);
+    s->group = nmq_batch_strdup(b, share.group ? (const char *)share.group : "", share.group_len);
     return s;
 }
 
