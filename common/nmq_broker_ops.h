@@ -47,6 +47,10 @@
  *           worker restarted and knows none of this acceptor's connections: the
  *           acceptor disconnects the clients of that shard (0x89, no will), and
  *           the publishers still waiting for it, and they come back and resume.
+ *           Every APPEND carries the epoch its acceptor knows: a restarted worker
+ *           refuses an APPEND routed in its predecessor's time (answering HELLO
+ *           at once instead), so nothing a publisher is about to resend can be
+ *           overtaken by what it sent after it: per-publisher order survives.
  * PRESENCE  queue(X) -> meta  PRESENCE {client_id, online} on attach and detach,
  *           PRESENCE_RESET {shard, shards} when a queue worker starts.  The
  *           metadata worker keeps who is online and tells the acceptors (as

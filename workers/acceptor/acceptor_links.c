@@ -72,8 +72,11 @@ static void s_on_retained(acceptor_t *a, const nmq_batch_in_t *in, const Nmq__Op
     size_t len;
     const uint8_t *payload = nmq_batch_in_payload(in, op->msg, &len);
     const char *client = op->recipients[0]->client_id;
-    nmq_batch_t *b = acc_to_queue(a, acc_shard_of(a, client, strlen(client)));
+    int shard = acc_shard_of(a, client, strlen(client));
+    nmq_batch_t *b = acc_to_queue(a, shard);
     Nmq__Op *ap = nmq_batch_op(b, BROKER_OP_APPEND);
+    ap->has_epoch = true;
+    ap->epoch = a->queue_epoch[shard];
     Nmq__Msg *m = nmq_batch_alloc(b, sizeof *m);
     *m = *op->msg;
     m->topic = nmq_batch_strdup(b, op->msg->topic ? op->msg->topic : "", op->msg->topic ? strlen(op->msg->topic) : 0);

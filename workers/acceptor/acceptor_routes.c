@@ -236,6 +236,8 @@ static Nmq__Op *s_append_op(acceptor_t *a, s_shard_op_t *ops, int shard, uint64_
         op->conn = acc_conn_ref(a, b, from);
     }
     op->recipients = nmq_batch_alloc(b, max_recipients * sizeof *op->recipients);
+    op->has_epoch = true;
+    op->epoch = a->queue_epoch[shard];
     ops[shard].op = op;
     ops[shard].cap = max_recipients;
     return op;

@@ -232,11 +232,20 @@ static void s_detach_op(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__
         nmq_error("store error detaching %s", op->client_id);
 }
 
+static void s_hello(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op);
+
 static void s_append(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op)
 {
     const Nmq__Msg *m = op->msg;
     if (!m || op->n_recipients == 0)
         return;
+    if (op->has_epoch && op->epoch && op->epoch != (uint64_t)getpid()) {
+        /* routed before the acceptor knew this worker restarted: its
+         * publisher is about to be disconnected and to resend what our
+         * predecessor lost; taking this one now would put it ahead of those */
+        s_hello(q, in, op);
+        return;
+    }
     size_t plen;
     const uint8_t *payload = nmq_batch_in_payload(in, m, &plen);
     queue_store_msg_t msg = {
