@@ -305,6 +305,25 @@ class TestMaxConnections(BrokerCase):
             s.close()
 
 
+class TestSessionExpiry(BrokerCase):
+    node_extra = dict(BrokerCase.node_extra, persistent_client_expiration="2")
+
+    def test_sessions_expire(self):
+        # 3.1.1: persistent_client_expiration; 5.0: the session expiry interval
+        for v, kw in ((4, {"clean": False}), (5, {"clean": False, "session_expiry": 1})):
+            cid = "expire-%d" % v
+            c = Client(self.port, cid, version=v, **kw)
+            c.subscribe("exp/%d" % v, 1)
+            c.disconnect()
+            time.sleep(3.5)                           # past the expiry and one sweep
+            self.client("exp-pub-%d" % v).publish("exp/%d" % v, b"gone", 1)
+            c = self.client(cid, version=v, **kw)
+            self.assertEqual(c.session_present, 0, v)
+            c.nothing(0.5)                            # and its subscription went with it
+        sessions = {x["client_id"] for x in self.node.admin_json("session", "show")}
+        self.assertIn("expire-4", sessions)            # the new, live ones
+
+
 class TestListenersAndFds(unittest.TestCase):
     def test_two_listeners_one_broker(self):
         node = Node(extra={"allow_anonymous": "on", "plugins.vmq_acl": "off", "plugins.vmq_passwd": "off"})
