@@ -152,7 +152,12 @@ int nmq_batch_send(nmq_batch_t *b, void *sock, const void *routing_id, size_t ro
     zmq_msg_t m;
     zmq_msg_init_data(&m, buf, len, s_free_payload, NULL);
     if (rc < 0 || zmq_msg_send(&m, sock, (b->npayloads ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0) {
+        int err = errno;
         zmq_msg_close(&m);   /* frees buf */
+        if (err == EAGAIN && !routing_id) {
+            errno = EAGAIN;  /* the pipe is full: nothing was sent, keep it all */
+            return -1;
+        }
         rc = -1;
     }
     for (size_t i = 0; i < b->npayloads; i++) {
@@ -172,6 +177,11 @@ int nmq_batch_send(nmq_batch_t *b, void *sock, const void *routing_id, size_t ro
     return rc;
 }
 
+static zmq_msg_t *s_frame(const nmq_batch_in_t *in, int i)
+{
+    return &in->chunks[i / NMQ_BATCH_CHUNK][i % NMQ_BATCH_CHUNK];
+}
+
 int nmq_batch_recv(nmq_batch_in_t *in, void *sock, bool with_routing_id)
 {
     in->batch = NULL;
@@ -180,7 +190,14 @@ int nmq_batch_recv(nmq_batch_in_t *in, void *sock, bool with_routing_id)
     int more = 1;
     bool first = true;
     while (more) {
-        zmq_msg_t *m = &in->frames[in->nframes < NMQ_BATCH_MAX_FRAMES ? in->nframes : NMQ_BATCH_MAX_FRAMES - 1];
+        if (in->nframes == in->nchunks * NMQ_BATCH_CHUNK) {
+            /* a busy turn's batch may carry thousands of payloads */
+            in->chunks = realloc(in->chunks, (size_t)(in->nchunks + 1) * sizeof *in->chunks);
+            if (!in->chunks || !(in->chunks[in->nchunks] = malloc(NMQ_BATCH_CHUNK * sizeof(zmq_msg_t))))
+                abort();
+            in->nchunks++;
+        }
+        zmq_msg_t *m = s_frame(in, in->nframes);
         zmq_msg_init(m);
         if (zmq_msg_recv(m, sock, first ? ZMQ_DONTWAIT : 0) < 0) {
             zmq_msg_close(m);
@@ -193,10 +210,8 @@ int nmq_batch_recv(nmq_batch_in_t *in, void *sock, bool with_routing_id)
             in->routing_len = n < sizeof in->routing_id ? n : sizeof in->routing_id;
             memcpy(in->routing_id, zmq_msg_data(m), in->routing_len);
             zmq_msg_close(m);
-        } else if (in->nframes < NMQ_BATCH_MAX_FRAMES) {
-            in->nframes++;
         } else {
-            zmq_msg_close(m);   /* beyond what any sender makes: dropped */
+            in->nframes++;
         }
         first = false;
     }
@@ -204,7 +219,7 @@ int nmq_batch_recv(nmq_batch_in_t *in, void *sock, bool with_routing_id)
         errno = EPROTO;
         return -1;
     }
-    in->batch = nmq__batch__unpack(NULL, zmq_msg_size(&in->frames[0]), zmq_msg_data(&in->frames[0]));
+    in->batch = nmq__batch__unpack(NULL, zmq_msg_size(s_frame(in, 0)), zmq_msg_data(s_frame(in, 0)));
     if (!in->batch) {
         nmq_warn("dropped a batch that is not a packed nmq.Batch");
         nmq_batch_in_close(in);
@@ -221,9 +236,19 @@ const uint8_t *nmq_batch_in_payload(const nmq_batch_in_t *in, const Nmq__Msg *ms
         *len = 0;
         return (const uint8_t *)"";
     }
-    zmq_msg_t *m = (zmq_msg_t *)&in->frames[msg->payload_frame];
+    zmq_msg_t *m = s_frame(in, (int)msg->payload_frame);
     *len = zmq_msg_size(m);
     return zmq_msg_data(m);
+}
+
+void nmq_batch_in_free(nmq_batch_in_t *in)
+{
+    nmq_batch_in_close(in);
+    for (int i = 0; i < in->nchunks; i++)
+        free(in->chunks[i]);
+    free(in->chunks);
+    in->chunks = NULL;
+    in->nchunks = 0;
 }
 
 void nmq_batch_in_close(nmq_batch_in_t *in)
@@ -232,8 +257,14 @@ void nmq_batch_in_close(nmq_batch_in_t *in)
         nmq__batch__free_unpacked(in->batch, NULL);
     in->batch = NULL;
     for (int i = 0; i < in->nframes; i++)
-        zmq_msg_close(&in->frames[i]);
+        zmq_msg_close(s_frame(in, i));
     in->nframes = 0;
+}
+
+void nmq_batch_socket_hwm(void *sock, int send_batches, int recv_batches)
+{
+    zmq_setsockopt(sock, ZMQ_SNDHWM, &send_batches, sizeof send_batches);
+    zmq_setsockopt(sock, ZMQ_RCVHWM, &recv_batches, sizeof recv_batches);
 }
 
 void *nmq_batch_socket(void *zctx, const nmq_config_t *cfg, int type, const char *name, bool bind,

@@ -26,6 +26,11 @@
  * a SUB takes everything.  NULL on error (logged). */
 void *nmq_batch_socket(void *zctx, const nmq_config_t *cfg, int type, const char *name, bool bind,
                        const char *routing_id);
+/* Bound what may wait in the socket's pipes (batches; 0 leaves one side
+ * unbounded), so that a peer that falls behind pushes back (nmq_batch_send
+ * answers EAGAIN) instead of growing.  Never bound a ROUTER's sending side:
+ * a ROUTER drops what does not fit. */
+void nmq_batch_socket_hwm(void *sock, int send_batches, int recv_batches);
 
 /* --- building ---------------------------------------------------------------- */
 
@@ -43,17 +48,21 @@ char *nmq_batch_strdup(nmq_batch_t *self, const char *s, size_t len);
 void *nmq_batch_alloc(nmq_batch_t *self, size_t size);
 size_t nmq_batch_count(const nmq_batch_t *self);
 /* Send everything (with routing_id first, on a ROUTER) and start empty.
- * Returns 0, or -1 when ZeroMQ refused (the batch is dropped either way). */
+ * Returns 0; -1 with errno EAGAIN when the peer's pipe is full (a socket with
+ * a send HWM): the batch is kept whole, to be sent again; -1 otherwise when
+ * ZeroMQ refused, and the batch is dropped. */
 int nmq_batch_send(nmq_batch_t *self, void *sock, const void *routing_id, size_t routing_len);
 
 /* --- receiving ---------------------------------------------------------------- */
 
-#define NMQ_BATCH_MAX_FRAMES 4096
+#define NMQ_BATCH_CHUNK 256
 
 typedef struct {
     Nmq__Batch *batch;
-    zmq_msg_t frames[NMQ_BATCH_MAX_FRAMES];   /* [0] is the Batch frame */
-    int nframes;
+    /* frame i is chunks[i / NMQ_BATCH_CHUNK][i % NMQ_BATCH_CHUNK]; [0] is the
+     * Batch frame.  Chunks, not one array: a zmq_msg_t must not move. */
+    zmq_msg_t **chunks;
+    int nframes, nchunks;
     char routing_id[64];
     size_t routing_len;
     int from_shard;                          /* the receiver's note of where it came from */
@@ -65,5 +74,7 @@ int nmq_batch_recv(nmq_batch_in_t *in, void *sock, bool with_routing_id);
 /* The payload of a Msg, or an empty one when the frame does not exist. */
 const uint8_t *nmq_batch_in_payload(const nmq_batch_in_t *in, const Nmq__Msg *msg, size_t *len);
 void nmq_batch_in_close(nmq_batch_in_t *in);
+/* Free the frame array (at the receiver's end). */
+void nmq_batch_in_free(nmq_batch_in_t *in);
 
 #endif

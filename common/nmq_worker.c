@@ -336,10 +336,18 @@ static int s_setup_signals(nmq_worker_t *w)
     return w->sigfd < 0 ? -1 : 0;
 }
 
+static void s_heartbeat_if_due(nmq_worker_t *w)
+{
+    int64_t now = s_now_ms();
+    if (now >= w->next_heartbeat) {
+        s_send(w, NMQ_CTL_HEARTBEAT);
+        w->next_heartbeat = now + w->cfg->supervisor_heartbeat_interval;
+    }
+}
+
 static void s_loop(nmq_worker_t *w)
 {
-    int interval = w->cfg->supervisor_heartbeat_interval;
-    w->next_heartbeat = s_now_ms() + interval;
+    w->next_heartbeat = s_now_ms() + w->cfg->supervisor_heartbeat_interval;
     while (!w->done) {
         int64_t now = s_now_ms();
         long timeout = (long)(w->next_heartbeat - now);
@@ -361,15 +369,12 @@ static void s_loop(nmq_worker_t *w)
         }
         for (int i = 0; rc > 0 && i < nitems && i < w->nitems && !w->done; i++) {
             short revents = w->items[i].revents;
-            if (revents)
+            if (revents) {
                 w->watches[i].fn(w, w->watches[i].arg, revents);
+                s_heartbeat_if_due(w);   /* a busy turn must not look like a hung one */
+            }
         }
-        now = s_now_ms();
-        if (now >= w->next_heartbeat) {
-            s_send(w, NMQ_CTL_HEARTBEAT);
-            interval = w->cfg->supervisor_heartbeat_interval;
-            w->next_heartbeat = now + interval;
-        }
+        s_heartbeat_if_due(w);
     }
 }
 

@@ -30,6 +30,8 @@
 #define ACC_MAX_SHARDS 64
 #define ACC_READ_CHUNK 16384
 #define ACC_WBUF_HIGH (4u << 20)     /* stop reading a client whose output backs up */
+#define ACC_QUEUE_HWM 64             /* batches waiting for one queue worker before backpressure */
+#define ACC_BATCH_OPS 1024           /* ops in one batch before it is sent mid-turn */
 
 typedef enum {
     ACC_CONN_NEW,         /* waiting for CONNECT */
@@ -139,6 +141,7 @@ typedef struct acceptor {
     void *meta;
     nmq_batch_t *meta_out;
     void *meta_sub;
+    bool congested;              /* a queue worker's pipe is full: clients are not read */
     nmq_batch_in_t *in;          /* scratch for receiving */
     /* routing replica */
     struct nmq_trie *routes;     /* nmq_topic_trie.h */
@@ -203,6 +206,9 @@ bool acc_auth_subscribe(acceptor_t *a, const acc_conn_t *c, const char *filter);
 int acc_links_start(acceptor_t *a);
 void acc_links_stop(acceptor_t *a);
 void acc_links_flush(acceptor_t *a);
+/* Send the batches that grew past ACC_BATCH_OPS; true when the acceptor is
+ * now congested and must stop taking input. */
+bool acc_links_pressure(acceptor_t *a);
 /* Once a second: HELLO to every queue worker. */
 void acc_links_timer(acceptor_t *a);
 int acc_shard_of(const acceptor_t *a, const char *client_id, size_t len);

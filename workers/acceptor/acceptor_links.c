@@ -9,6 +9,7 @@
 #include "acceptor.h"
 #include "nmq_log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,7 +187,8 @@ static void s_on_socket(nmq_worker_t *w, void *sock, short revents)
     for (int i = 0; i < a->nshards; i++)
         if (a->queues[i] == sock)
             shard = i;
-    for (int i = 0; i < 64; i++) {
+    uint64_t until = acc_now_ms() + 20;
+    for (int i = 0; i < 256 && acc_now_ms() < until; i++) {
         if (nmq_batch_recv(a->in, sock, false) < 0)
             break;
         a->in->from_shard = shard;
@@ -219,11 +221,47 @@ void acc_links_timer(acceptor_t *a)
         nmq_batch_op(a->queue_out[i], BROKER_OP_HELLO);
 }
 
-void acc_links_flush(acceptor_t *a)
+/* Backpressure: a queue worker that falls behind fills its pipe (a bounded
+ * HWM); its batch then stays here, whole, and the acceptor stops reading its
+ * clients until the batch is out, so TCP pushes back on the publishers
+ * instead of memory growing anywhere. */
+bool acc_links_pressure(acceptor_t *a)
 {
     for (int i = 0; i < a->nshards; i++)
-        nmq_batch_send(a->queue_out[i], a->queues[i], NULL, 0);
+        if (nmq_batch_count(a->queue_out[i]) >= ACC_BATCH_OPS) {
+            acc_links_flush(a);
+            break;
+        }
+    return a->congested;
+}
+
+/* Input read while congested waits in the connections' buffers; no epoll
+ * event will come for it, so take it up here. */
+static void s_resume_input(acceptor_t *a)
+{
+    for (int fd = 0; fd < a->max_fds && !a->congested; fd++) {
+        acc_conn_t *c = a->conns[fd];
+        if (c && c->rlen > 0 && c->state == ACC_CONN_ONLINE)
+            acc_session_input(a, c);
+    }
+}
+
+void acc_links_flush(acceptor_t *a)
+{
+    bool congested = false;
+    for (int i = 0; i < a->nshards; i++)
+        if (nmq_batch_send(a->queue_out[i], a->queues[i], NULL, 0) < 0 && errno == EAGAIN)
+            congested = true;
     nmq_batch_send(a->meta_out, a->meta, NULL, 0);
+    if (congested == a->congested)
+        return;
+    a->congested = congested;
+    if (congested) {
+        nmq_worker_unwatch_fd(a->w, a->epfd);
+    } else {
+        nmq_worker_watch_fd(a->w, a->epfd, ZMQ_POLLIN, acc_net_on_events, a);
+        s_resume_input(a);
+    }
 }
 
 static void *s_connect(acceptor_t *a, int type, const char *name)
@@ -246,6 +284,7 @@ int acc_links_start(acceptor_t *a)
         a->queue_out[i] = nmq_batch_new();
         if (!a->queues[i])
             return 1;
+        nmq_batch_socket_hwm(a->queues[i], ACC_QUEUE_HWM, 0);
     }
     a->meta = s_connect(a, ZMQ_DEALER, "meta.sock");
     a->meta_sub = s_connect(a, ZMQ_SUB, "meta-pub.sock");
@@ -270,5 +309,7 @@ void acc_links_stop(acceptor_t *a)
             zmq_close(socks[i]);
         }
     nmq_batch_destroy(&a->meta_out);
+    if (a->in)
+        nmq_batch_in_free(a->in);
     free(a->in);
 }

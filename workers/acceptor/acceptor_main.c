@@ -49,6 +49,8 @@ static int s_tick(nmq_worker_t *w)
         acc_links_flush(a);
         a->next_timer_ms = now + 1000;
     }
+    if (a->congested)
+        return 2;   /* try the held batch again soon */
     return (int)(a->next_timer_ms - now);
 }
 

@@ -135,9 +135,15 @@ static void s_accept(acceptor_t *a, int lfd)
     }
 }
 
-static void s_read(acceptor_t *a, acc_conn_t *c)
+/* What one connection may read in one event: level-triggered epoll brings it
+ * back, and a turn stays short however fast the clients send. */
+#define ACC_READ_BUDGET (256 * 1024)
+#define ACC_TURN_BUDGET (2u << 20)
+
+static size_t s_read(acceptor_t *a, acc_conn_t *c)
 {
-    for (;;) {
+    size_t total = 0;
+    for (size_t budget = ACC_READ_BUDGET; budget > 0;) {
         if (c->rcap - c->rlen < ACC_READ_CHUNK) {
             size_t cap = c->rcap ? c->rcap : ACC_READ_CHUNK;
             while (cap - c->rlen < ACC_READ_CHUNK)
@@ -145,7 +151,7 @@ static void s_read(acceptor_t *a, acc_conn_t *c)
             uint8_t *buf = realloc(c->rbuf, cap);
             if (!buf) {
                 acc_conn_close(a, c, "out of memory");
-                return;
+                return total;
             }
             c->rbuf = buf;
             c->rcap = cap;
@@ -154,26 +160,29 @@ static void s_read(acceptor_t *a, acc_conn_t *c)
         ssize_t n = read(c->fd, c->rbuf + c->rlen, space);
         if (n > 0) {
             c->rlen += (size_t)n;
+            total += (size_t)n;
             a->c.bytes_received += (uint64_t)n;
             if ((size_t)n < space)
                 break;   /* the socket is drained */
+            budget = (size_t)n < budget ? budget - (size_t)n : 0;
             continue;
         }
         if (n == 0) {
             acc_session_input(a, c);   /* what came before the FIN still counts */
             if (a->conns[c->fd] == c)
                 acc_conn_close(a, c, "closed by the client");
-            return;
+            return total;
         }
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN)
             break;
         acc_conn_close(a, c, strerror(errno));
-        return;
+        return total;
     }
     c->last_rx_ms = (int64_t)acc_now_ms();
     acc_session_input(a, c);
+    return total;
 }
 
 static void s_flush_one(acceptor_t *a, acc_conn_t *c)
@@ -224,7 +233,10 @@ void acc_net_on_events(nmq_worker_t *w, void *arg, short revents)
     acceptor_t *a = arg;
     struct epoll_event evs[ACC_EPOLL_BATCH];
     int n = epoll_wait(a->epfd, evs, ACC_EPOLL_BATCH, 0);
-    for (int i = 0; i < n; i++) {
+    size_t read_total = 0;
+    /* a turn ends after ACC_TURN_BUDGET bytes: the events left over are
+     * reported again (level-triggered), after this turn's batches went out */
+    for (int i = 0; i < n && read_total < ACC_TURN_BUDGET && !a->congested; i++) {
         uint64_t tag = evs[i].data.u64;
         if (tag & ACC_LISTEN_TAG) {
             s_accept(a, (int)(tag & 0xffffffffu));
@@ -238,7 +250,7 @@ void acc_net_on_events(nmq_worker_t *w, void *arg, short revents)
         if (a->conns[c->fd] != c)
             continue;
         if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-            s_read(a, c);
+            read_total += s_read(a, c);
     }
 }
 

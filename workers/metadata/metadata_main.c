@@ -160,6 +160,8 @@ static void s_destroy(nmq_worker_t *w)
     nmq_hashmap_destroy(&m->online);
     nmq_batch_destroy(&m->deltas);
     nmq_batch_destroy(&m->direct);
+    if (m->in)
+        nmq_batch_in_free(m->in);
     free(m->in);
     free(m);
 }

@@ -18,11 +18,14 @@
 #include <zmq.h>
 
 #define QUEUE_EXPIRY_SWEEP_MS 1000
+#define QUEUE_RECV_HWM 64   /* batches from each acceptor waiting to be read */
 
 static void s_on_router(nmq_worker_t *w, void *arg, short revents)
 {
     queue_worker_t *q = nmq_worker_data(w);
-    for (int i = 0; i < 256; i++) {
+    /* bounded in time: the turn's commit and deliveries come after this */
+    int64_t until = queue_now_ms() + 20;
+    for (int i = 0; i < 1024 && queue_now_ms() < until; i++) {
         if (nmq_batch_recv(q->in, q->router, true) < 0)
             break;
         queue_ops_dispatch(q, q->in);
@@ -70,6 +73,9 @@ static int s_start(nmq_worker_t *w)
     q->meta = nmq_batch_socket(nmq_worker_zctx(w), q->cfg, ZMQ_DEALER, "meta.sock", false, id);
     if (!q->router || !q->meta)
         return 1;
+    /* what acceptors send waits in a bounded pipe: when we fall behind, they
+     * stop reading their publishers (acceptor_links.c) */
+    nmq_batch_socket_hwm(q->router, 0, QUEUE_RECV_HWM);
     nmq_worker_watch_socket(w, q->router, ZMQ_POLLIN, s_on_router, NULL);
     /* whoever this shard had online before a restart is not any more */
     Nmq__Op *reset = nmq_batch_op(q->meta_out, BROKER_OP_PRESENCE_RESET);
@@ -97,7 +103,8 @@ static int s_tick(nmq_worker_t *w)
         queue_ops_retry(q, now);
         q->next_expiry_ms = now + QUEUE_EXPIRY_SWEEP_MS;
     }
-    queue_ops_flush(q);
+    if (queue_ops_flush(q))
+        return 0;   /* backlogs left: another turn right away */
     return (int)(q->next_expiry_ms - now);
 }
 
@@ -164,6 +171,8 @@ static void s_destroy(nmq_worker_t *w)
     if (q->meta)
         zmq_close(q->meta);
     free(q->dirty);
+    if (q->in)
+        nmq_batch_in_free(q->in);
     free(q->in);
     free(q);
 }

@@ -239,7 +239,10 @@ static void s_append(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op 
     const Nmq__Msg *m = op->msg;
     if (!m || op->n_recipients == 0)
         return;
-    if (op->has_epoch && op->epoch && op->epoch != (uint64_t)getpid()) {
+    static uint64_t epoch;
+    if (!epoch)
+        epoch = (uint64_t)getpid();
+    if (op->has_epoch && op->epoch && op->epoch != epoch) {
         /* routed before the acceptor knew this worker restarted: its
          * publisher is about to be disconnected and to resend what our
          * predecessor lost; taking this one now would put it ahead of those */
@@ -399,26 +402,57 @@ static void s_deliver(queue_worker_t *q, queue_attach_t *at, const queue_out_t *
     }
 }
 
-void queue_ops_flush(queue_worker_t *q)
+/* A turn sends at most QUEUE_TURN_BUDGET packets, at most QUEUE_SESSION_BUDGET
+ * of them to one session: a client with a huge backlog, or a fan-out to
+ * thousands, is fed over several turns and the worker's loop stays short.
+ * Sessions left with work stay on the dirty list, the served ones first out,
+ * so every session gets its turn. */
+#define QUEUE_TURN_BUDGET 8192
+#define QUEUE_SESSION_BUDGET 256
+
+bool queue_ops_flush(queue_worker_t *q)
 {
     int64_t now = queue_now_ms();
-    for (size_t i = 0; i < q->ndirty; i++) {
+    size_t keep = 0, i = 0;
+    int budget = QUEUE_TURN_BUDGET;
+    for (; i < q->ndirty && budget > 0; i++) {
         queue_attach_t *at = q->dirty[i];
-        at->dirty = false;
         queue_session_t *s = queue_shard_find(q->shard, at->client_id);
         queue_out_t out;
-        while (s && queue_session_next(q->shard, s, now, &out) == 1)
+        int sent = 0;
+        while (s && sent < QUEUE_SESSION_BUDGET && sent < budget &&
+               queue_session_next(q->shard, s, now, &out) == 1) {
             s_deliver(q, at, &out);
+            sent++;
+        }
+        budget -= sent;
+        if (sent == QUEUE_SESSION_BUDGET || (budget == 0 && s))
+            q->dirty[keep++] = at;   /* more next turn */
+        else
+            at->dirty = false;
     }
-    q->ndirty = 0;
+    /* the sessions this turn did not reach come first next turn, then the
+     * ones it served that still have more: [i, ndirty) + [0, keep) */
+    size_t rest = q->ndirty - i;
+    if (rest && keep) {
+        queue_attach_t **order = malloc((rest + keep) * sizeof *order);
+        memcpy(order, q->dirty + i, rest * sizeof *order);
+        memcpy(order + rest, q->dirty, keep * sizeof *order);
+        memcpy(q->dirty, order, (rest + keep) * sizeof *order);
+        free(order);
+    } else if (rest) {
+        memmove(q->dirty, q->dirty + i, rest * sizeof *q->dirty);
+    }
+    q->ndirty = rest + keep;
     if (q->store && queue_store_commit(q->store) < 0) {
         /* nothing may leave: what was not committed must not be confirmed */
         nmq_error("store commit failed: exiting to be restarted from the last commit");
         exit(1);
     }
-    for (int i = 0; i < q->npeers; i++)
-        nmq_batch_send(q->peers[i].out, q->router, q->peers[i].id, q->peers[i].id_len);
+    for (int p = 0; p < q->npeers; p++)
+        nmq_batch_send(q->peers[p].out, q->router, q->peers[p].id, q->peers[p].id_len);
     nmq_batch_send(q->meta_out, q->meta, NULL, 0);
+    return q->ndirty > 0;
 }
 
 static void s_expired(const char *client_id, void *arg)

@@ -79,8 +79,9 @@ typedef struct queue_worker {
 
 int64_t queue_now_ms(void);
 void queue_ops_dispatch(queue_worker_t *q, const nmq_batch_in_t *in);
-/* The turn's end: deliveries, commit, send. */
-void queue_ops_flush(queue_worker_t *q);
+/* The turn's end: deliveries, commit, send.  True when sessions still have
+ * packets to send (their budget ran out): call again soon. */
+bool queue_ops_flush(queue_worker_t *q);
 void queue_ops_expire(queue_worker_t *q, int64_t now_ms);
 /* MQTT 3.1.x: resend what a client left unacknowledged for retry_interval. */
 void queue_ops_retry(queue_worker_t *q, int64_t now_ms);
