@@ -86,6 +86,8 @@ static const nmq_config_key_t s_keys[] = {
     { K("listener.vmq.clustering", NMQ_CT_ADDR, listener_vmq_clustering),
       .default_value = "127.0.0.1:44053",
       .doc = "Address the other nodes of the cluster connect to." },
+    { K("portmap.port", NMQ_CT_INT, portmap_port), .default_value = "4369", .min = 1, .max = 65535,
+      .doc = "TCP port of the host's port mapper (epmd's 4369) on the nodename's host: names to cluster ports." },
     { K("listener.nr_of_acceptors", NMQ_CT_INT, listener_nr_of_acceptors),
       .default_value = "2", .min = 1, .max = 256, .flags = LIVE,
       .doc = "Acceptor processes sharing the MQTT connections; processes, not Erlang acceptors, so about one per core." },

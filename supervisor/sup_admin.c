@@ -39,6 +39,7 @@ typedef struct {
 
 static sup_admin_fn s_ping, s_status, s_workers, s_show, s_set, s_reload, s_help, s_metrics_show;
 static sup_admin_fn s_session_show, s_session_disconnect;
+static sup_admin_fn s_cluster_join, s_cluster_leave, s_cluster_show, s_cluster_status;
 
 static const sup_admin_cmd_t s_commands[] = {
     { { "ping" },    { NULL }, "ping", "answer pong when the node is up", s_ping },
@@ -54,6 +55,15 @@ static const sup_admin_cmd_t s_commands[] = {
     { { "session", "disconnect" }, { "client-id=", "-c", "--cleanup" },
       "session disconnect client-id=X [-c|--cleanup]",
       "disconnect a client (5.0: 0x98); -c also deletes its session and subscriptions", s_session_disconnect },
+    { { "cluster", "join" }, { "discovery-node=", "--force", "-f" },
+      "cluster join discovery-node=NAME@HOST [--force]",
+      "join the cluster of NAME@HOST (a node with a cluster history only with --force)", s_cluster_join },
+    { { "cluster", "leave" }, { "node=" }, "cluster leave node=NAME@HOST",
+      "remove a stopped node from the cluster (its offline messages are lost)", s_cluster_leave },
+    { { "cluster", "show" }, { NULL }, "cluster show", "the cluster's nodes and whether each is running",
+      s_cluster_show },
+    { { "cluster", "status" }, { NULL }, "cluster status",
+      "each node's link as this node sees it: address, state, last heard, problem", s_cluster_status },
     { { "help" },    { NULL }, "help", "this list", s_help },
 };
 #define SUP_ADMIN_NCMDS ((int)(sizeof s_commands / sizeof s_commands[0]))
@@ -106,7 +116,8 @@ static bool s_param_ok(const sup_admin_cmd_t *cmd, const char *arg)
         const char *p = cmd->params[i];
         if (!strcmp(p, "*") && arg[0] != '-')
             return true;
-        if (strlen(p) == keylen + (p[keylen] == '=') && !strncmp(p, arg, keylen))
+        size_t plen = strlen(p);   /* p[keylen] only when p is that long */
+        if (plen >= keylen && plen == keylen + (p[keylen] == '=') && !strncmp(p, arg, keylen))
             return true;
     }
     return false;
@@ -424,4 +435,70 @@ static int s_reload(sup_node_t *node, const sup_admin_req_t *req, nmq_strbuf_t *
     }
     nmq_strbuf_printf(out, "Done: config generation %llu\n", (unsigned long long)node->generation);
     return 0;
+}
+
+/* --- cluster: answered by the cluster worker ----------------------------------- */
+
+/* Its rows as they come, or "Done" for a change. */
+static int s_cluster_done(sup_node_t *node, sup_query_t *q, nmq_strbuf_t *out, nmq_strbuf_t *err)
+{
+    if (q->nreplies == 0) {
+        nmq_strbuf_puts(err, "nemomq-admin: the cluster worker did not answer in time\n");
+        return 1;
+    }
+    const Nmq__Ctl *m = q->replies[0];
+    if (m->status != 0) {
+        nmq_strbuf_printf(err, "nemomq-admin: cluster %s: %s\n", q->filters[0], m->err ? m->err : "failed");
+        return m->status;
+    }
+    if (m->n_columns == 0) {
+        nmq_strbuf_puts(out, "Done\n");
+        return 0;
+    }
+    nmq_table_t *t = nmq_table_new((const char *const *)m->columns, (int)m->n_columns);
+    for (size_t i = 0; i < m->n_rows; i++)
+        for (size_t c = 0; c < m->n_columns; c++)
+            nmq_table_cell(t, "%s", c < m->rows[i]->n_cells ? m->rows[i]->cells[c] : "");
+    sup_admin_req_t req = { 0, NULL, q->json };
+    s_emit(t, &req, out);
+    nmq_table_destroy(&t);
+    return 0;
+}
+
+/* The verb and the operator's words go to the cluster worker as they are. */
+static int s_cluster(sup_node_t *node, const sup_admin_req_t *req, const char *verb, nmq_strbuf_t *err)
+{
+    static const char *const roles[] = { "cluster", NULL };
+    const char **args = calloc((size_t)req->argc + 1, sizeof *args);
+    args[0] = verb;
+    for (int i = 0; i < req->argc; i++)
+        args[i + 1] = req->argv[i];
+    sup_query_t *q = sup_query_start(node, roles, args, (size_t)req->argc + 1, s_cluster_done);
+    free(args);
+    if (!q) {
+        nmq_strbuf_puts(err, "nemomq-admin: the cluster worker is not running\n");
+        return 1;
+    }
+    q->filters[0] = strdup(verb);
+    return SUP_ADMIN_DEFERRED;
+}
+
+static int s_cluster_join(sup_node_t *node, const sup_admin_req_t *req, nmq_strbuf_t *out, nmq_strbuf_t *err)
+{
+    return s_cluster(node, req, "join", err);
+}
+
+static int s_cluster_leave(sup_node_t *node, const sup_admin_req_t *req, nmq_strbuf_t *out, nmq_strbuf_t *err)
+{
+    return s_cluster(node, req, "leave", err);
+}
+
+static int s_cluster_show(sup_node_t *node, const sup_admin_req_t *req, nmq_strbuf_t *out, nmq_strbuf_t *err)
+{
+    return s_cluster(node, req, "show", err);
+}
+
+static int s_cluster_status(sup_node_t *node, const sup_admin_req_t *req, nmq_strbuf_t *out, nmq_strbuf_t *err)
+{
+    return s_cluster(node, req, "status", err);
 }

@@ -258,6 +258,9 @@ class TestTopicAliases(BrokerCase):
 
 
 class TestSlowReader(BrokerCase):
+    # no queue limit: the QoS 1 reader must get everything however far behind
+    node_extra = dict(BrokerCase.node_extra, max_online_messages="-1")
+
     def test_a_client_that_does_not_read_stops_only_itself(self):
         slow = self.raw()
         slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

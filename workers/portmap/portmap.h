@@ -96,18 +96,25 @@ short portmap_conn_events(const portmap_conn_t *c);
  * closed (portmap_conn_error says why). */
 int portmap_conn_io(portmap_conn_t *c, short revents, portmap_reply_t *reply);
 const char *portmap_conn_error(const portmap_conn_t *c);
+/* Watch c on a worker's loop for the events it needs now; *watching holds what
+ * is watched (0: nothing), so calling this after each portmap_conn_io() moves
+ * the watch from POLLOUT to POLLIN.  0, or -1 when the loop is full. */
+struct nmq_worker;
+int portmap_conn_watch(struct nmq_worker *w, portmap_conn_t *c, short *watching,
+                       void (*fn)(struct nmq_worker *w, void *arg, short revents), void *arg);
 void portmap_conn_destroy(portmap_conn_t **c);
 
 /* One LOOKUP run on a worker's loop, for the cluster worker: fn is called
- * exactly once, with the port (> 0) or err, and the lookup frees itself after
- * fn returns.  portmap_lookup_expire() fails it when its deadline has passed;
- * portmap_lookup_cancel() drops it without calling fn. */
-struct nmq_worker;
+ * exactly once, from the loop, with the port (> 0) or err; the lookup is freed
+ * before fn runs, so fn drops the caller's pointer to it.  NULL with err when
+ * it cannot start (then fn is never called).  portmap_lookup_expire() fails it
+ * when its deadline has passed; portmap_lookup_cancel() drops it silently. */
 typedef struct portmap_lookup portmap_lookup_t;
 typedef void (portmap_lookup_fn)(void *arg, int port, const char *err);
 
 portmap_lookup_t *portmap_lookup_start(struct nmq_worker *w, const char *host, uint16_t pm_port,
-                                       const char *name, int timeout_ms, portmap_lookup_fn *fn, void *arg);
+                                       const char *name, int timeout_ms, portmap_lookup_fn *fn, void *arg,
+                                       char *err, size_t errlen);
 /* ms until its deadline (0 when due; then it was failed and freed and *l is NULL). */
 int portmap_lookup_expire(portmap_lookup_t **l, int64_t now_ms);
 void portmap_lookup_cancel(portmap_lookup_t **l);
