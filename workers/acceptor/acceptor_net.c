@@ -203,11 +203,9 @@ static void s_flush_one(acceptor_t *a, acc_conn_t *c)
     }
     if (c->woff == c->wlen) {
         c->woff = c->wlen = 0;
-        if (c->wcap > 4 * ACC_READ_CHUNK) {   /* give back what a burst took */
-            free(c->wbuf);
-            c->wbuf = NULL;
-            c->wcap = 0;
-        }
+        free(c->wbuf);   /* an idle connection holds no buffer */
+        c->wbuf = NULL;
+        c->wcap = 0;
         if (c->state == ACC_CONN_CLOSING) {
             acc_conn_close(a, c, NULL);
             return;

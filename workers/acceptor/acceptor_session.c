@@ -747,8 +747,8 @@ void acc_session_input(acceptor_t *a, acc_conn_t *c)
     if (off > 0 && a->conns[fd] == c) {
         memmove(c->rbuf, c->rbuf + off, c->rlen - off);
         c->rlen -= off;
-        if (c->rlen == 0 && c->rcap > 4 * ACC_READ_CHUNK) {
-            free(c->rbuf);   /* a large packet passed: give its buffer back */
+        if (c->rlen == 0) {
+            free(c->rbuf);   /* an idle connection holds no buffer */
             c->rbuf = NULL;
             c->rcap = 0;
         }
