@@ -402,9 +402,10 @@ static void s_deliver(queue_worker_t *q, queue_attach_t *at, const queue_out_t *
     }
 }
 
-/* A turn sends at most QUEUE_TURN_BUDGET packets, at most QUEUE_SESSION_BUDGET
- * of them to one session: a client with a huge backlog, or a fan-out to
- * thousands, is fed over several turns and the worker's loop stays short.
+/* A turn sends at most QUEUE_TURN_BUDGET packets, an equal share of them to
+ * each session with work (at least QUEUE_SESSION_BUDGET): a client with a huge
+ * backlog, or a fan-out to thousands, is fed over several turns and the
+ * worker's loop stays short.
  * Sessions left with work stay on the dirty list, the served ones first out,
  * so every session gets its turn. */
 #define QUEUE_TURN_BUDGET 8192
@@ -415,18 +416,22 @@ bool queue_ops_flush(queue_worker_t *q)
     int64_t now = queue_now_ms();
     size_t keep = 0, i = 0;
     int budget = QUEUE_TURN_BUDGET;
+    /* fair shares: a lone busy subscriber may take the whole turn */
+    int share = q->ndirty ? QUEUE_TURN_BUDGET / (int)q->ndirty : QUEUE_TURN_BUDGET;
+    if (share < QUEUE_SESSION_BUDGET)
+        share = QUEUE_SESSION_BUDGET;
     for (; i < q->ndirty && budget > 0; i++) {
         queue_attach_t *at = q->dirty[i];
         queue_session_t *s = queue_shard_find(q->shard, at->client_id);
         queue_out_t out;
         int sent = 0;
-        while (s && sent < QUEUE_SESSION_BUDGET && sent < budget &&
+        while (s && sent < share && sent < budget &&
                queue_session_next(q->shard, s, now, &out) == 1) {
             s_deliver(q, at, &out);
             sent++;
         }
         budget -= sent;
-        if (sent == QUEUE_SESSION_BUDGET || (budget == 0 && s))
+        if (sent == share || (budget == 0 && s))
             q->dirty[keep++] = at;   /* more next turn */
         else
             at->dirty = false;
