@@ -149,7 +149,8 @@ docs: $(B)/bin/nemomq
 install: build
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
 	    $(DESTDIR)/etc/nemomq $(DESTDIR)/etc/init.d $(DESTDIR)/lib/systemd/system \
-	    $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5
+	    $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5 \
+	    $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0755 $(B)/bin/nemomq $(DESTDIR)$(PREFIX)/sbin/nemomq
 	for t in $(sort $(TOOLS)); do install -m 0755 $(B)/bin/$$t $(DESTDIR)$(PREFIX)/bin/$$t; done
 	test -e $(DESTDIR)/etc/nemomq/nemomq.conf || \
@@ -159,6 +160,7 @@ install: build
 	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' scripts/nemomq.service > $(DESTDIR)/lib/systemd/system/nemomq.service
 	install -m 0644 man/nemomq.8 man/nemomq-admin.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	install -m 0644 $(B)/man/nemomq.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 0644 man/nemomq-bench.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
 clean:
 	rm -rf $(B)

@@ -24,7 +24,8 @@ class TestInstall(unittest.TestCase):
             "usr/sbin/nemomq": True, "usr/bin/nemomq-admin": True, "etc/init.d/nemomq": True,
             "etc/nemomq/nemomq.conf": False, "lib/systemd/system/nemomq.service": False,
             "usr/share/man/man8/nemomq.8": False, "usr/share/man/man8/nemomq-admin.8": False,
-            "usr/share/man/man5/nemomq.conf.5": False,
+            "usr/share/man/man5/nemomq.conf.5": False, "usr/share/man/man1/nemomq-bench.1": False,
+            "usr/bin/nemomq-passwd": True, "usr/bin/nemomq-bench": True,
         }
         for path, executable in files.items():
             full = os.path.join(self.dest, path)
@@ -46,7 +47,7 @@ class TestInstall(unittest.TestCase):
     def test_man_pages_render_without_warnings(self):
         subprocess.run(["make", "-s", "build"], cwd=ROOT, check=True, timeout=600)
         pages = [os.path.join(ROOT, "man/nemomq.8"), os.path.join(ROOT, "man/nemomq-admin.8"),
-                 os.path.join(ROOT, "build/man/nemomq.conf.5")]
+                 os.path.join(ROOT, "build/man/nemomq.conf.5"), os.path.join(ROOT, "man/nemomq-bench.1")]
         for page in pages:
             r = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z", page], capture_output=True, text=True)
             self.assertEqual((r.returncode, r.stderr), (0, ""), page)
