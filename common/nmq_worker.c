@@ -401,9 +401,10 @@ int nmq_worker_main(const nmq_role_t *role)
         s_watch(w, NULL, w->sigfd, ZMQ_POLLIN, s_on_signal, NULL);
         status = role->start ? role->start(w) : 0;
         if (status == 0) {
-            s_send(w, NMQ_CTL_READY);
+            /* logged first: once the supervisor hears READY, the line is there */
             nmq_info("%s %d ready (config generation %llu)", role->name, w->slot,
                      (unsigned long long)w->generation);
+            s_send(w, NMQ_CTL_READY);
             s_loop(w);
             status = w->exit_status;
         }

@@ -81,7 +81,8 @@ class TestTree(NodeCase):
 
     def test_log_lines_carry_time_level_role_slot_pid(self):
         self.node.console().wait_ready()
-        line = next(l for l in self.node.log().splitlines() if "acceptor.1" in l)
+        line = wait_for(lambda: next((l for l in self.node.log().splitlines() if "acceptor.1" in l), None), 5,
+                        what="a log line of acceptor 1")
         self.assertRegex(line, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \[(debug|info|warning|error)\] "
                                r"acceptor\.1 <\d+> ")
 
