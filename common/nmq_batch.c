@@ -268,7 +268,7 @@ void nmq_batch_socket_hwm(void *sock, int send_batches, int recv_batches)
 }
 
 void *nmq_batch_socket(void *zctx, const nmq_config_t *cfg, int type, const char *name, bool bind,
-                       const char *routing_id)
+                       const char *routing_id, int send_hwm, int recv_hwm)
 {
     char ep[NMQ_CONF_PATH_MAX + 64];
     if (nmq_paths_endpoint(cfg, name, ep, sizeof ep) < 0) {
@@ -276,10 +276,9 @@ void *nmq_batch_socket(void *zctx, const nmq_config_t *cfg, int type, const char
         return NULL;
     }
     void *s = zmq_socket(zctx, type);
-    int linger = 500, hwm = 0, one = 1;
+    int linger = 500, one = 1;
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    nmq_batch_socket_hwm(s, send_hwm, recv_hwm);
     if (routing_id)
         zmq_setsockopt(s, ZMQ_ROUTING_ID, routing_id, strlen(routing_id));
     if (type == ZMQ_ROUTER)

@@ -25,11 +25,12 @@
  * removes a socket file a killed predecessor left.  routing_id names a DEALER;
  * a SUB takes everything.  NULL on error (logged). */
 void *nmq_batch_socket(void *zctx, const nmq_config_t *cfg, int type, const char *name, bool bind,
-                       const char *routing_id);
+                       const char *routing_id, int send_hwm, int recv_hwm);
 /* Bound what may wait in the socket's pipes (batches; 0 leaves one side
  * unbounded), so that a peer that falls behind pushes back (nmq_batch_send
- * answers EAGAIN) instead of growing.  Never bound a ROUTER's sending side:
- * a ROUTER drops what does not fit. */
+ * answers EAGAIN) instead of growing.  ZeroMQ sizes a pipe when it creates
+ * it: call this before bind/connect (nmq_batch_socket does).  Never bound a
+ * ROUTER's sending side: a ROUTER drops what does not fit. */
 void nmq_batch_socket_hwm(void *sock, int send_batches, int recv_batches);
 
 /* --- building ---------------------------------------------------------------- */

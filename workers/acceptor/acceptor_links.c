@@ -264,9 +264,10 @@ void acc_links_flush(acceptor_t *a)
     }
 }
 
-static void *s_connect(acceptor_t *a, int type, const char *name)
+static void *s_connect(acceptor_t *a, int type, const char *name, int send_hwm)
 {
-    void *s = nmq_batch_socket(a->zctx, a->cfg, type, name, false, type == ZMQ_DEALER ? a->id : NULL);
+    void *s = nmq_batch_socket(a->zctx, a->cfg, type, name, false, type == ZMQ_DEALER ? a->id : NULL,
+                               send_hwm, 0);
     if (s)
         nmq_worker_watch_socket(a->w, s, ZMQ_POLLIN, s_on_socket, s);
     return s;
@@ -280,14 +281,13 @@ int acc_links_start(acceptor_t *a)
     for (int i = 0; i < a->nshards; i++) {
         char name[32];
         snprintf(name, sizeof name, "queue.%d.sock", i);
-        a->queues[i] = s_connect(a, ZMQ_DEALER, name);
+        a->queues[i] = s_connect(a, ZMQ_DEALER, name, ACC_QUEUE_HWM);
         a->queue_out[i] = nmq_batch_new();
         if (!a->queues[i])
             return 1;
-        nmq_batch_socket_hwm(a->queues[i], ACC_QUEUE_HWM, 0);
     }
-    a->meta = s_connect(a, ZMQ_DEALER, "meta.sock");
-    a->meta_sub = s_connect(a, ZMQ_SUB, "meta-pub.sock");
+    a->meta = s_connect(a, ZMQ_DEALER, "meta.sock", 0);
+    a->meta_sub = s_connect(a, ZMQ_SUB, "meta-pub.sock", 0);
     a->meta_out = nmq_batch_new();
     return a->meta && a->meta_sub ? 0 : 1;
 }

@@ -45,8 +45,8 @@ static int s_start(nmq_worker_t *w)
     m->replies_tail = &m->replies;
     if (meta_store_open(m) < 0 || meta_store_load(m) < 0)
         return 1;
-    m->router = nmq_batch_socket(nmq_worker_zctx(w), m->cfg, ZMQ_ROUTER, "meta.sock", true, NULL);
-    m->pub = nmq_batch_socket(nmq_worker_zctx(w), m->cfg, ZMQ_PUB, "meta-pub.sock", true, NULL);
+    m->router = nmq_batch_socket(nmq_worker_zctx(w), m->cfg, ZMQ_ROUTER, "meta.sock", true, NULL, 0, 0);
+    m->pub = nmq_batch_socket(nmq_worker_zctx(w), m->cfg, ZMQ_PUB, "meta-pub.sock", true, NULL, 0, 0);
     if (!m->router || !m->pub)
         return 1;
     nmq_worker_watch_socket(w, m->router, ZMQ_POLLIN, s_on_router, NULL);

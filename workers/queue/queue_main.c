@@ -18,7 +18,7 @@
 #include <zmq.h>
 
 #define QUEUE_EXPIRY_SWEEP_MS 1000
-#define QUEUE_RECV_HWM 64   /* batches from each acceptor waiting to be read */
+#define QUEUE_RECV_HWM 0    /* batches from each acceptor waiting to be read: see ACC_QUEUE_HWM */
 
 static void s_on_router(nmq_worker_t *w, void *arg, short revents)
 {
@@ -69,13 +69,12 @@ static int s_start(nmq_worker_t *w)
     char name[32], id[32];
     snprintf(name, sizeof name, "queue.%d.sock", q->slot);
     snprintf(id, sizeof id, "q%d.%d", q->slot, (int)getpid());
-    q->router = nmq_batch_socket(nmq_worker_zctx(w), q->cfg, ZMQ_ROUTER, name, true, NULL);
-    q->meta = nmq_batch_socket(nmq_worker_zctx(w), q->cfg, ZMQ_DEALER, "meta.sock", false, id);
-    if (!q->router || !q->meta)
-        return 1;
     /* what acceptors send waits in a bounded pipe: when we fall behind, they
      * stop reading their publishers (acceptor_links.c) */
-    nmq_batch_socket_hwm(q->router, 0, QUEUE_RECV_HWM);
+    q->router = nmq_batch_socket(nmq_worker_zctx(w), q->cfg, ZMQ_ROUTER, name, true, NULL, 0, QUEUE_RECV_HWM);
+    q->meta = nmq_batch_socket(nmq_worker_zctx(w), q->cfg, ZMQ_DEALER, "meta.sock", false, id, 0, 0);
+    if (!q->router || !q->meta)
+        return 1;
     nmq_worker_watch_socket(w, q->router, ZMQ_POLLIN, s_on_router, NULL);
     /* whoever this shard had online before a restart is not any more */
     Nmq__Op *reset = nmq_batch_op(q->meta_out, BROKER_OP_PRESENCE_RESET);
