@@ -56,6 +56,20 @@
  *           metadata worker keeps who is online and tells the acceptors (as
  *           sequenced deltas, and in snapshots) about the members of shared
  *           subscriptions only: what a $share pick needs to prefer online members.
+ * CLUSTER   every batch a worker sends to the cluster worker (cluster.sock,
+ *           ROUTER; DEALERs "a<slot>.<pid>", "m.<pid>", "q<slot>.<pid>") is for
+ *           one node, named in its first op's `node` ("" = every running peer),
+ *           and travels as one ClusterMsg BROKER (cluster_bridge.c):
+ *           FORWARD   a PUBLISH with its recipients on that node: its cluster
+ *                     worker APPENDs to its own queue workers;
+ *           REPL, DIGEST  metadata replication and anti-entropy between
+ *                     metadata workers (meta_repl.c); NODES tells the metadata
+ *                     worker who is up;
+ *           SESSION_MSG.., SESSION  a session moving to another node
+ *                     (takeover: meta HANDOFF -> queue -> new node's queue).
+ *           A queue worker ATTACHing a client with no session here CLAIMs it
+ *           from meta first; CLAIMED names the node that held it, whose
+ *           session the queue worker waits for before ATTACHED.
  * REPLICA   acceptor -> meta  SNAPSHOT {}; meta -> acceptor SNAPSHOT {seq, ...}
  *           in as many Batches as it takes, the last with SNAPSHOT_END; the
  *           acceptor applies DELTAs with a higher seq, and asks again on a gap.
@@ -92,6 +106,15 @@ typedef enum {
     BROKER_OP_ROUTE,           /* queue -> acceptor: a delayed will that is due, to route {client_id, msg} */
     BROKER_OP_PRESENCE,        /* queue -> meta, meta -> acceptors (delta): {client_id, online} */
     BROKER_OP_PRESENCE_RESET,  /* queue -> meta at start: {shard, shards}: its clients are offline */
+    BROKER_OP_FORWARD,         /* acceptor -> cluster -> node: {node, msg, recipients} */
+    BROKER_OP_REPL,            /* meta -> cluster -> meta of node(s): {node, origin, rec} */
+    BROKER_OP_DIGEST,          /* meta -> cluster -> meta of node: {node, origin, digest} */
+    BROKER_OP_NODES,           /* cluster -> meta: {nodes running, members} */
+    BROKER_OP_CLAIM,           /* queue -> meta: {client_id}: does its session live elsewhere? */
+    BROKER_OP_CLAIMED,         /* meta -> queue: {client_id, node: where it was, "" nowhere else} */
+    BROKER_OP_HANDOFF,         /* meta -> queue: {client_id, node}: the session moved there */
+    BROKER_OP_SESSION_MSG,     /* queue -> cluster -> queue of node: one message of a moved session */
+    BROKER_OP_SESSION,         /* ... its end: {node, origin, client_id, level, session_expiry, remove: none} */
     BROKER_OP_MAX
 } broker_op_t;
 

@@ -72,7 +72,7 @@ static void s_render_json(const nmq_table_t *t, nmq_strbuf_t *b)
                 nmq_strbuf_puts(b, ", ");
             nmq_strbuf_json_string(b, t->columns[c]);
             nmq_strbuf_puts(b, ": ");
-            if (t->numeric[c] && v[0] && strspn(v, "-0123456789.") == strlen(v))
+            if (t->numeric[c] && v[0] && strspn(v, "-0123456789.") == strlen(v) && strpbrk(v, "0123456789"))
                 nmq_strbuf_puts(b, v);
             else
                 nmq_strbuf_json_string(b, v);

@@ -327,10 +327,10 @@ static const char *s_subscriptions_of(const sup_query_t *q, const char *client)
 {
     for (size_t r = 0; r < q->nreplies; r++) {
         const Nmq__Ctl *m = q->replies[r];
-        if (m->n_columns != 2 || strcmp(m->columns[1], "subscriptions"))
+        if (m->n_columns != 3 || strcmp(m->columns[1], "subscriptions"))
             continue;
         for (size_t i = 0; i < m->n_rows; i++)
-            if (m->rows[i]->n_cells == 2 && !strcmp(m->rows[i]->cells[0], client))
+            if (m->rows[i]->n_cells == 3 && !strcmp(m->rows[i]->cells[0], client))
                 return m->rows[i]->cells[1];
     }
     return "";
@@ -349,9 +349,10 @@ static bool s_session_wanted(const sup_query_t *q, char *const *cells)
 static int s_session_show_done(sup_node_t *node, sup_query_t *q, nmq_strbuf_t *out, nmq_strbuf_t *err)
 {
     static const char *const cols[] = { "client_id", "is_online", "user", "peer", "#protocol",
-                                        "#queue_size", "persistent", "subscriptions" };
-    nmq_table_t *t = nmq_table_new(cols, 8);
+                                        "#queue_size", "persistent", "subscriptions", "node" };
+    nmq_table_t *t = nmq_table_new(cols, 9);
     int shown = 0;
+    const char *self = node->cfg->nodename;
     for (size_t r = 0; r < q->nreplies; r++) {
         const Nmq__Ctl *m = q->replies[r];
         if (m->n_columns != 7)
@@ -363,6 +364,27 @@ static int s_session_show_done(sup_node_t *node, sup_query_t *q, nmq_strbuf_t *o
             for (int c = 0; c < 7; c++)
                 nmq_table_cell(t, "%s", cells[c]);
             nmq_table_cell(t, "%s", s_subscriptions_of(q, cells[0]));
+            nmq_table_cell(t, "%s", self);
+            shown++;
+        }
+    }
+    /* sessions on other nodes: what the replicated registrations say (their
+     * state is that node's to tell: "-") */
+    for (size_t r = 0; r < q->nreplies; r++) {
+        const Nmq__Ctl *m = q->replies[r];
+        if (m->n_columns != 3 || strcmp(m->columns[2], "node"))
+            continue;
+        for (size_t i = 0; i < m->n_rows && (q->limit <= 0 || shown < q->limit); i++) {
+            char *const *cells = m->rows[i]->cells;
+            if (m->rows[i]->n_cells != 3 || !strcmp(cells[2], self))
+                continue;
+            if ((q->filters[0] && strcmp(q->filters[0], cells[0])) || q->filters[1] || q->filters[2])
+                continue;   /* online and user are not known here */
+            nmq_table_cell(t, "%s", cells[0]);
+            for (int c = 0; c < 6; c++)
+                nmq_table_cell(t, "%s", "-");
+            nmq_table_cell(t, "%s", cells[1]);
+            nmq_table_cell(t, "%s", cells[2]);
             shown++;
         }
     }

@@ -68,7 +68,7 @@ class Client:
 
     def _on_unsubscribe(self, c, u, mid, props=None, codes=None):
         with self._lock:
-            self.subacks[mid] = codes
+            self.subacks[mid] = codes if codes is not None else []   # 3.1.1 has no codes
 
     def _on_disconnect(self, c, u, rc, props=None):
         # paho 1.6 hands None for a 5.0 DISCONNECT that carries only a reason code

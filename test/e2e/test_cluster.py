@@ -47,9 +47,11 @@ class ClusterCase(unittest.TestCase):
         for n in self.nodes:
             n.cleanup()
 
-    def node(self, short, cookie=COOKIE, start=True):
-        n = Node(name="%s%s@127.0.0.1" % (short, self.tag), heartbeat_ms=200,
-                 extra={"portmap.port": str(self.pm_port), "distributed_cookie": cookie})
+    def node(self, short, cookie=COOKIE, start=True, **settings):
+        extra = {"portmap.port": str(self.pm_port), "distributed_cookie": cookie, "allow_anonymous": "on",
+                 "plugins.vmq_acl": "off", "plugins.vmq_passwd": "off"}
+        extra.update({k.replace("__", "."): str(v) for k, v in settings.items()})
+        n = Node(name="%s%s@127.0.0.1" % (short, self.tag), heartbeat_ms=200, extra=extra)
         self.nodes.append(n)
         if start:
             n.start()

@@ -6,6 +6,7 @@
  *   acceptor_links.c    DEALERs to the queue workers and the metadata worker,
  *                       batched per destination per loop turn; incoming ops
  *   acceptor_routes.c   the routing replica (snapshot + deltas) and PUBLISH fan-out
+ *   acceptor_remote.c   subscribers on other nodes: their tries, FORWARD, $share picks
  *   acceptor_auth.c     allow_anonymous, vmq_passwd, vmq_acl
  *
  * A connection's memory is kept small while it is idle (read and write buffers
@@ -24,6 +25,7 @@
 #include "nmq_batch.h"
 #include "nmq_config.h"
 #include "nmq_mqtt.h"
+#include "nmq_topic_trie.h"
 #include "nmq_worker.h"
 
 #define ACC_MAX_LISTEN 16
@@ -118,7 +120,7 @@ typedef struct acc_counters {
     uint64_t mqtt_pingreq_received, mqtt_pingresp_sent;
     uint64_t mqtt_disconnect_received, mqtt_disconnect_sent;
     uint64_t mqtt_invalid_msg_size_error, mqtt_publish_auth_error, mqtt_subscribe_auth_error;
-    uint64_t client_keepalive_expired, router_matches_local;
+    uint64_t client_keepalive_expired, router_matches_local, router_matches_remote;
     uint64_t queue_message_drop;     /* QoS 0 dropped for a client whose output backs up */
 } acc_counters_t;
 
@@ -145,6 +147,7 @@ typedef struct acceptor {
     void *meta;
     nmq_batch_t *meta_out;
     void *meta_sub;
+    void *cluster;               /* DEALER to cluster.sock: FORWARD to other nodes */
     bool congested;              /* a queue worker's pipe is full: clients are not read */
     nmq_batch_in_t *in;          /* scratch for receiving */
     /* routing replica */
@@ -230,5 +233,25 @@ int acc_routes_timer(acceptor_t *a, int64_t now_ms);
  * many shards it went to (the publisher's ack waits for that many APPENDED). */
 int acc_routes_publish(acceptor_t *a, uint64_t req, const acc_conn_t *from, const Nmq__Msg *msg,
                        const uint8_t *payload, size_t len);
+
+void acc_routes_apply_subs(struct nmq_trie *t, const Nmq__Op *op);
+
+/* acceptor_remote.c */
+typedef bool (acc_online_fn)(const nmq_trie_entry_t *e);
+typedef void (acc_pick_local_fn)(acceptor_t *a, const nmq_trie_entry_t *e, void *arg);
+void acc_remote_apply(acceptor_t *a, const Nmq__Op *op, bool building);
+void acc_remote_snapshot_begin(acceptor_t *a);
+void acc_remote_snapshot_commit(acceptor_t *a);
+size_t acc_remote_count(void);
+/* Match every remote node's trie; FORWARD ops for their ordinary recipients.
+ * The number of recipients and shares matched. */
+size_t acc_remote_match(acceptor_t *a, const Nmq__Msg *msg, const uint8_t *payload, size_t len,
+                        const char *pub, size_t pub_len);
+/* One member for every (group, filter) matched here or on another node. */
+void acc_remote_shares(acceptor_t *a, const nmq_trie_result_t *local, const Nmq__Msg *msg,
+                       const uint8_t *payload, size_t len, acc_online_fn *online, acc_pick_local_fn *pick_local,
+                       void *arg);
+void acc_remote_flush(acceptor_t *a);
+void acc_remote_stop(acceptor_t *a);
 
 #endif

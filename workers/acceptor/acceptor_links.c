@@ -253,6 +253,7 @@ void acc_links_flush(acceptor_t *a)
         if (nmq_batch_send(a->queue_out[i], a->queues[i], NULL, 0) < 0 && errno == EAGAIN)
             congested = true;
     nmq_batch_send(a->meta_out, a->meta, NULL, 0);
+    acc_remote_flush(a);
     if (congested == a->congested)
         return;
     a->congested = congested;
@@ -289,7 +290,9 @@ int acc_links_start(acceptor_t *a)
     a->meta = s_connect(a, ZMQ_DEALER, "meta.sock", 0);
     a->meta_sub = s_connect(a, ZMQ_SUB, "meta-pub.sock", 0);
     a->meta_out = nmq_batch_new();
-    return a->meta && a->meta_sub ? 0 : 1;
+    /* send-only: what other nodes send us comes through the queue workers */
+    a->cluster = nmq_batch_socket(a->zctx, a->cfg, ZMQ_DEALER, "cluster.sock", false, a->id, 0, 0);
+    return a->meta && a->meta_sub && a->cluster ? 0 : 1;
 }
 
 void acc_links_stop(acceptor_t *a)
@@ -308,6 +311,9 @@ void acc_links_stop(acceptor_t *a)
             nmq_worker_unwatch_socket(a->w, socks[i]);
             zmq_close(socks[i]);
         }
+    if (a->cluster)
+        zmq_close(a->cluster);
+    a->cluster = NULL;
     nmq_batch_destroy(&a->meta_out);
     if (a->in)
         nmq_batch_in_free(a->in);

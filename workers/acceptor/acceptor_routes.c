@@ -36,7 +36,6 @@ static nmq_hashmap_t *s_online_building;
 static s_held_t *s_held, **s_held_tail = &s_held;
 static int64_t s_snapshot_asked_ms;
 static nmq_trie_result_t s_result;
-static uint64_t s_rng = 0x9E3779B97F4A7C15ull;
 
 static void s_ask_snapshot(acceptor_t *a)
 {
@@ -44,6 +43,7 @@ static void s_ask_snapshot(acceptor_t *a)
     s_building = nmq_trie_new();
     nmq_hashmap_destroy(&s_online_building);
     s_online_building = nmq_hashmap_new(0);
+    acc_remote_snapshot_begin(a);
     nmq_batch_op(acc_to_meta(a), BROKER_OP_SNAPSHOT);
     s_snapshot_asked_ms = (int64_t)acc_now_ms();
     a->snapshot_asked = true;
@@ -58,7 +58,7 @@ static void s_apply_presence(nmq_hashmap_t *online, const Nmq__Op *op)
         nmq_hashmap_remove(online, op->client_id, len);
 }
 
-static void s_apply_subs(nmq_trie_t *t, const Nmq__Op *op)
+void acc_routes_apply_subs(nmq_trie_t *t, const Nmq__Op *op)
 {
     if (!op->client_id)
         return;
@@ -109,7 +109,12 @@ static void s_apply_delta(acceptor_t *a, const Nmq__Op *op)
     if (op->op == BROKER_OP_PRESENCE)
         s_apply_presence(s_online, op);
     else
-        s_apply_subs(a->routes, op);
+        {
+        if (op->node && op->node[0])
+            acc_remote_apply(a, op, false);
+        else
+            acc_routes_apply_subs(a->routes, op);
+    }
     a->routes_seq = op->seq;
 }
 
@@ -135,7 +140,10 @@ void acc_routes_snapshot(acceptor_t *a, const Nmq__Op *op)
     if (!s_building)
         return;   /* an answer to a request we gave up on */
     if (op->op == BROKER_OP_SNAPSHOT) {
-        s_apply_subs(s_building, op);
+        if (op->node && op->node[0])
+            acc_remote_apply(a, op, true);
+        else
+            acc_routes_apply_subs(s_building, op);
         return;
     }
     if (op->op == BROKER_OP_PRESENCE) {
@@ -146,6 +154,7 @@ void acc_routes_snapshot(acceptor_t *a, const Nmq__Op *op)
     nmq_trie_destroy(&a->routes);
     a->routes = s_building;
     s_building = NULL;
+    acc_remote_snapshot_commit(a);
     nmq_hashmap_destroy(&s_online);
     s_online = s_online_building;
     s_online_building = NULL;
@@ -166,8 +175,8 @@ void acc_routes_snapshot(acceptor_t *a, const Nmq__Op *op)
     if (!s_held)
         s_held_tail = &s_held;
     if (a->routes_synced) {
-        nmq_info("routing table in sync: %zu subscriptions, sequence %llu", nmq_trie_count(a->routes),
-                 (unsigned long long)a->routes_seq);
+        nmq_info("routing table in sync: %zu subscriptions here, %zu on other nodes, sequence %llu",
+                 nmq_trie_count(a->routes), acc_remote_count(), (unsigned long long)a->routes_seq);
         s_applied(a);
         if (!a->accepting)
             acc_net_listen(a);
@@ -192,6 +201,7 @@ void acc_routes_stop(acceptor_t *a)
 {
     nmq_trie_destroy(&a->routes);
     nmq_trie_destroy(&s_building);
+    acc_remote_stop(a);
     nmq_hashmap_destroy(&s_online);
     nmq_hashmap_destroy(&s_online_building);
     nmq_trie_result_free(&s_result);
@@ -269,50 +279,63 @@ static bool s_has_recipient(const Nmq__Op *op, const char *client)
     return false;
 }
 
-/* VerneMQ's shared subscription policies on one node: every member is local,
- * so prefer_local, local_only and random all come to "online members first,
- * then any"; the cluster issue adds the remote ranks (see nmq_trie_share_pick). */
-static unsigned s_rank(const nmq_trie_entry_t *member, void *arg)
+static bool s_online_member(const nmq_trie_entry_t *member)
 {
-    return s_online && nmq_hashmap_get(s_online, member->client_id, member->client_id_len) ? 2 : 1;
+    return s_online && nmq_hashmap_get(s_online, member->client_id, member->client_id_len);
+}
+
+typedef struct {
+    s_shard_op_t *ops;
+    int *shards;
+    uint64_t req;
+    const acc_conn_t *from;
+    const Nmq__Msg *msg;
+    const uint8_t *payload;
+    size_t len, total;
+} s_fan_t;
+
+/* A $share member picked here (acceptor_remote.c ranks the cluster's). */
+static void s_pick_local(acceptor_t *a, const nmq_trie_entry_t *m, void *arg)
+{
+    s_fan_t *f = arg;
+    s_shard_op_t *ops = f->ops;
+    int shard = acc_shard_of(a, m->client_id, m->client_id_len);
+    if (ops[shard].op && s_has_recipient(ops[shard].op, m->client_id)) {
+        /* the client also holds a matching ordinary (or other shared)
+         * subscription: it gets the message twice, as the spec allows,
+         * in an APPEND of its own (a queue takes each client once) */
+        ops[shard].op = NULL;
+    }
+    *f->shards += ops[shard].op == NULL;
+    Nmq__Op *op = s_append_op(a, ops, shard, f->req, f->from, f->msg, f->payload, f->len, f->total);
+    uint32_t sid = m->opts.sub_id;
+    s_add_recipient(a, op, shard, m->client_id, m->client_id_len, m->opts.qos, m->opts.retain_as_published, &sid,
+                    sid ? 1 : 0);
 }
 
 int acc_routes_publish(acceptor_t *a, uint64_t req, const acc_conn_t *from, const Nmq__Msg *msg,
                        const uint8_t *payload, size_t len)
 {
     const char *pub = from ? from->client_id : NULL;
-    nmq_trie_match(a->routes, msg->topic, strlen(msg->topic), pub, pub ? strlen(pub) : 0, &s_result);
+    size_t pub_len = pub ? strlen(pub) : 0;
+    nmq_trie_match(a->routes, msg->topic, strlen(msg->topic), pub, pub_len, &s_result);
+    size_t remote = acc_remote_match(a, msg, payload, len, pub, pub_len);
     size_t total = s_result.n_recipients + s_result.n_shares;
-    if (total == 0)
+    if (total == 0 && remote == 0)
         return 0;
     a->c.router_matches_local += total;
+    a->c.router_matches_remote += remote;
     s_shard_op_t ops[ACC_MAX_SHARDS] = { { 0 } };
     int shards = 0;
     for (size_t i = 0; i < s_result.n_recipients; i++) {
         const nmq_trie_recipient_t *r = &s_result.recipients[i];
         int shard = acc_shard_of(a, r->client_id, r->client_id_len);
         shards += ops[shard].op == NULL;
-        Nmq__Op *op = s_append_op(a, ops, shard, req, from, msg, payload, len, total);
+        Nmq__Op *op = s_append_op(a, ops, shard, req, from, msg, payload, len, total + remote);
         s_add_recipient(a, op, shard, r->client_id, r->client_id_len, r->qos, r->retain_as_published,
                         r->sub_ids, r->n_sub_ids);
     }
-    for (size_t i = 0; i < s_result.n_shares; i++) {
-        const nmq_trie_entry_t *m = nmq_trie_share_pick(&s_result.shares[i], NMQ_TRIE_PICK_RANDOM,
-                                                        s_rank, NULL, &s_rng);
-        if (!m)
-            continue;
-        int shard = acc_shard_of(a, m->client_id, m->client_id_len);
-        if (ops[shard].op && s_has_recipient(ops[shard].op, m->client_id)) {
-            /* the client also holds a matching ordinary (or other shared)
-             * subscription: it gets the message twice, as the spec allows,
-             * in an APPEND of its own (a queue takes each client once) */
-            ops[shard].op = NULL;
-        }
-        shards += ops[shard].op == NULL;
-        Nmq__Op *op = s_append_op(a, ops, shard, req, from, msg, payload, len, total);
-        uint32_t sid = m->opts.sub_id;
-        s_add_recipient(a, op, shard, m->client_id, m->client_id_len, m->opts.qos,
-                        m->opts.retain_as_published, &sid, sid ? 1 : 0);
-    }
+    s_fan_t f = { ops, &shards, req, from, msg, payload, len, total + remote };
+    acc_remote_shares(a, &s_result, msg, payload, len, s_online_member, s_pick_local, &f);
     return msg->qos > 0 ? shards : 0;
 }

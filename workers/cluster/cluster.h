@@ -8,6 +8,7 @@
  *   cluster_link.c     ROUTER, DEALERs, heartbeats, reconnects (Paranoid Pirate)
  *   cluster_msg.c      the message types of proto/cluster.proto and their handlers
  *   cluster_admin.c    nemomq-admin's cluster commands (QUERY from the supervisor)
+ *   cluster_bridge.c   this node's workers <-> the other nodes (cluster.sock)
  *   cluster_main.c     the role: start, tick, stop
  *
  * The worker never blocks its loop: sockets are non-blocking, timers run from
@@ -174,6 +175,8 @@ typedef struct cluster {
     int64_t refusal_log_ms;
     uint64_t suppressed;
     uint64_t msgs_in, msgs_out;
+    void *bridge;                      /* ROUTER cluster.sock: this node's workers */
+    uint64_t bridge_dropped, bridge_forwarded;
 } cluster_t;
 
 int64_t cluster_now_ms(void);
@@ -228,6 +231,7 @@ typedef enum {
     CLUSTER_MSG_MEMBERS,
     CLUSTER_MSG_JOIN,
     CLUSTER_MSG_JOIN_REPLY,
+    CLUSTER_MSG_BROKER,
     CLUSTER_MSG_MAX
 } cluster_msg_type_t;
 
@@ -257,5 +261,13 @@ void cluster_join_reply(cluster_t *c, cluster_peer_t *p, const Nmq__ClusterMsg *
 void cluster_join_link_failed(cluster_t *c, cluster_peer_t *p);
 int cluster_join_tick(cluster_t *c, int64_t now);
 void cluster_join_abort(cluster_t *c, const char *why);
+
+/* --- bridge (cluster_bridge.c) ----------------------------------------------------------- */
+
+int cluster_bridge_start(cluster_t *c);
+void cluster_bridge_stop(cluster_t *c);
+int cluster_bridge_tick(cluster_t *c, int64_t now);
+/* A BROKER message from member p: to this node's workers. */
+void cluster_bridge_inbound(cluster_t *c, cluster_peer_t *p, const Nmq__ClusterMsg *m);
 
 #endif

@@ -75,7 +75,7 @@ static int s_start(nmq_worker_t *w)
     cluster_members_others(&c->members, c->self, others, sizeof others);
     if (others[0] && cluster_member_active(cluster_members_find(&c->members, c->self)))
         nmq_info("cluster: member of a cluster with %s; dialing them", others);
-    if (cluster_link_start(c) < 0)
+    if (cluster_link_start(c) < 0 || cluster_bridge_start(c) < 0)
         return 1;
     cluster_link_sync(c);
     return 0;
@@ -90,6 +90,7 @@ static int s_tick(nmq_worker_t *w)
     int next = cluster_link_bind_tick(c, now);
     next = s_min(next, cluster_join_tick(c, now));
     next = s_min(next, cluster_link_tick(c, now));
+    next = s_min(next, cluster_bridge_tick(c, now));
     return next;
 }
 
@@ -131,6 +132,8 @@ static void s_metrics(nmq_worker_t *w)
     nmq_worker_metric(w, "cluster_links_refused", c->refusals, false);
     nmq_worker_metric(w, "cluster_messages_in", c->msgs_in, false);
     nmq_worker_metric(w, "cluster_messages_out", c->msgs_out, false);
+    nmq_worker_metric(w, "cluster_bridge_forwarded", c->bridge_forwarded, false);
+    nmq_worker_metric(w, "cluster_bridge_dropped", c->bridge_dropped, false);
 }
 
 static void s_destroy(nmq_worker_t *w)
@@ -140,6 +143,7 @@ static void s_destroy(nmq_worker_t *w)
         return;
     if (c->join)
         cluster_join_abort(c, "the cluster worker is stopping");
+    cluster_bridge_stop(c);
     cluster_link_stop(c);
     cluster_store_close(&c->store);
     cluster_members_fini(&c->members);

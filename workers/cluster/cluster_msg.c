@@ -27,7 +27,7 @@
 typedef void (s_handler_fn)(cluster_t *c, cluster_peer_t *p, const void *rid, size_t rid_len,
                             const Nmq__ClusterMsg *m);
 
-static s_handler_fn s_hello, s_welcome, s_heartbeat, s_members, s_join, s_join_reply;
+static s_handler_fn s_hello, s_welcome, s_heartbeat, s_members, s_join, s_join_reply, s_broker;
 
 static const struct {
     const char *name;
@@ -41,6 +41,7 @@ static const struct {
     [CLUSTER_MSG_MEMBERS]    = { "MEMBERS",    S_ON_ROUTER,               false, s_members },
     [CLUSTER_MSG_JOIN]       = { "JOIN",       S_ON_ROUTER,               false, s_join },
     [CLUSTER_MSG_JOIN_REPLY] = { "JOIN_REPLY", S_ON_DEALER,               false, s_join_reply },
+    [CLUSTER_MSG_BROKER]     = { "BROKER",     S_ON_ROUTER,               false, s_broker },
 };
 
 const char *cluster_msg_name(unsigned type)
@@ -292,4 +293,10 @@ static void s_join_reply(cluster_t *c, cluster_peer_t *p, const void *rid, size_
                          const Nmq__ClusterMsg *m)
 {
     cluster_join_reply(c, p, m);
+}
+
+/* BROKER: the publish path or the metadata of a member (cluster_bridge.c). */
+static void s_broker(cluster_t *c, cluster_peer_t *p, const void *rid, size_t rid_len, const Nmq__ClusterMsg *m)
+{
+    cluster_bridge_inbound(c, p, m);
 }

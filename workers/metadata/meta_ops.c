@@ -62,7 +62,7 @@ static Nmq__ConnRef *s_conn_copy(nmq_batch_t *b, const Nmq__ConnRef *from)
     return c;
 }
 
-static Nmq__Subscription *s_sub_copy(nmq_batch_t *b, const Nmq__Subscription *from)
+Nmq__Subscription *meta_sub_copy(nmq_batch_t *b, const Nmq__Subscription *from)
 {
     Nmq__Subscription *s = nmq_batch_alloc(b, sizeof *s);
     *s = *from;
@@ -71,7 +71,7 @@ static Nmq__Subscription *s_sub_copy(nmq_batch_t *b, const Nmq__Subscription *fr
     return s;
 }
 
-static nmq_trie_entry_t s_entry(const char *client, const Nmq__Subscription *s)
+nmq_trie_entry_t meta_entry(const char *client, const Nmq__Subscription *s)
 {
     nmq_trie_entry_t e = { .client_id = client, .client_id_len = strlen(client) };
     e.filter = s->filter ? s->filter : "";
@@ -86,7 +86,7 @@ static nmq_trie_entry_t s_entry(const char *client, const Nmq__Subscription *s)
 }
 
 /* One delta for the feed: the op's subscriptions, added or removed. */
-static Nmq__Op *s_delta(meta_t *m, const char *client, bool remove, size_t nsubs)
+Nmq__Op *meta_delta(meta_t *m, const char *client, bool remove, size_t nsubs, const char *node)
 {
     Nmq__Op *d = nmq_batch_op(m->deltas, BROKER_OP_DELTA);
     d->has_seq = d->has_remove = true;
@@ -94,6 +94,8 @@ static Nmq__Op *s_delta(meta_t *m, const char *client, bool remove, size_t nsubs
     d->remove = remove;
     d->client_id = nmq_batch_strdup(m->deltas, client, strlen(client));
     d->subs = nsubs ? nmq_batch_alloc(m->deltas, nsubs * sizeof *d->subs) : NULL;
+    if (node)
+        d->node = nmq_batch_strdup(m->deltas, node, strlen(node));
     meta_store_put_seq(m);
     return d;
 }
@@ -229,7 +231,7 @@ static void s_subscribe(meta_t *m, const nmq_batch_in_t *in, const Nmq__Op *op)
         return;
     meta_reply_t *r = s_reply(m, in);
     Nmq__Op *ans = s_answer(r->batch, BROKER_OP_SUBSCRIBED, op, op->n_subs);
-    Nmq__Op *d = s_delta(m, op->client_id, false, op->n_subs);
+    Nmq__Op *d = meta_delta(m, op->client_id, false, op->n_subs, NULL);
     s_retained_walk_t rw = { m, r->batch, op, op->client_id, NULL, s_wall_ms() };
     for (size_t i = 0; i < op->n_subs; i++) {
         const Nmq__Subscription *s = op->subs[i];
@@ -237,10 +239,10 @@ static void s_subscribe(meta_t *m, const nmq_batch_in_t *in, const Nmq__Op *op)
             ans->codes[ans->n_codes++] = s->qos;
             continue;
         }
-        nmq_trie_entry_t e = s_entry(op->client_id, s);
+        nmq_trie_entry_t e = meta_entry(op->client_id, s);
         bool added = nmq_trie_add(m->subs, &e) == NMQ_TRIE_ADDED;
         meta_store_put_sub(m, op->client_id, &e);
-        d->subs[d->n_subs++] = s_sub_copy(m->deltas, s);
+        d->subs[d->n_subs++] = meta_sub_copy(m->deltas, s);
         ans->codes[ans->n_codes++] = s->qos;
         bool shared = e.group != NULL;
         if (!shared && (s->retain_handling == 0 || (s->retain_handling == 1 && added))) {
@@ -255,6 +257,7 @@ static void s_subscribe(meta_t *m, const nmq_batch_in_t *in, const Nmq__Op *op)
             s_presence_delta(m, op->client_id, true);
             break;
         }
+    meta_repl_local_subs(m, op->client_id);
     /* one batch: the acceptor sends the SUBACK and appends the retained
      * messages to the subscriber's queue in the same loop turn */
     s_queue_reply(m, r);
@@ -266,15 +269,16 @@ static void s_unsubscribe(meta_t *m, const nmq_batch_in_t *in, const Nmq__Op *op
         return;
     meta_reply_t *r = s_reply(m, in);
     Nmq__Op *ans = s_answer(r->batch, BROKER_OP_UNSUBSCRIBED, op, op->n_subs);
-    Nmq__Op *d = s_delta(m, op->client_id, true, op->n_subs);
+    Nmq__Op *d = meta_delta(m, op->client_id, true, op->n_subs, NULL);
     for (size_t i = 0; i < op->n_subs; i++) {
-        nmq_trie_entry_t e = s_entry(op->client_id, op->subs[i]);
+        nmq_trie_entry_t e = meta_entry(op->client_id, op->subs[i]);
         bool existed = nmq_trie_remove(m->subs, &e);
         if (existed)
             meta_store_del_sub(m, op->client_id, &e);
-        d->subs[d->n_subs++] = s_sub_copy(m->deltas, op->subs[i]);
+        d->subs[d->n_subs++] = meta_sub_copy(m->deltas, op->subs[i]);
         ans->codes[ans->n_codes++] = existed ? 0x00 : 0x11;   /* no subscription existed */
     }
+    meta_repl_local_subs(m, op->client_id);
     s_queue_reply(m, r);
 }
 
@@ -296,10 +300,11 @@ static void s_unsubscribe_all(meta_t *m, const nmq_batch_in_t *in, const Nmq__Op
         return;
     s_drop_t d = { m, op->client_id };
     size_t len = strlen(op->client_id);
-    if (nmq_trie_client_each(m->subs, op->client_id, len, s_drop_stored, &d) == 0)
-        return;
-    nmq_trie_remove_client(m->subs, op->client_id, len);
-    s_delta(m, op->client_id, true, 0);
+    if (nmq_trie_client_each(m->subs, op->client_id, len, s_drop_stored, &d) > 0) {
+        nmq_trie_remove_client(m->subs, op->client_id, len);
+        meta_delta(m, op->client_id, true, 0, NULL);
+    }
+    meta_repl_session_gone(m, op->client_id);
 }
 
 static void s_retain(meta_t *m, const nmq_batch_in_t *in, const Nmq__Op *op)
@@ -312,6 +317,7 @@ static void s_retain(meta_t *m, const nmq_batch_in_t *in, const Nmq__Op *op)
     if (len == 0) {   /* an empty retained message clears the topic [MQTT-3.3.1-6] */
         free(nmq_tindex_remove(m->retained, topic, strlen(topic)));
         meta_store_del_retained(m, topic);
+        meta_repl_local_retained(m, topic, NULL);
         return;
     }
     Nmq__Msg copy = *op->msg;
@@ -324,6 +330,7 @@ static void s_retain(meta_t *m, const nmq_batch_in_t *in, const Nmq__Op *op)
     free(packed);
     free(nmq_tindex_put(m->retained, topic, strlen(topic), r));
     meta_store_put_retained(m, topic, r);
+    meta_repl_local_retained(m, topic, r);
 }
 
 typedef struct {
@@ -371,6 +378,7 @@ static void s_snapshot(meta_t *m, const nmq_batch_in_t *in, const Nmq__Op *op)
             p->has_online = true;
             p->online = true;
         }
+    meta_repl_snapshot(m, m->direct);
     Nmq__Op *end = nmq_batch_op(m->direct, BROKER_OP_SNAPSHOT_END);
     end->has_seq = true;
     end->seq = m->seq;
@@ -418,11 +426,16 @@ static s_op_fn *const s_ops[BROKER_OP_MAX] = {
     [BROKER_OP_RETAIN] = s_retain,
     [BROKER_OP_SNAPSHOT] = s_snapshot,
     [BROKER_OP_APPLIED] = s_applied,
+    [BROKER_OP_REPL] = meta_repl_op,
+    [BROKER_OP_DIGEST] = meta_repl_op,
+    [BROKER_OP_NODES] = meta_repl_op,
+    [BROKER_OP_CLAIM] = meta_repl_op,
 };
 
 void meta_dispatch(meta_t *m, const nmq_batch_in_t *in)
 {
     s_touch(m, in);
+    meta_repl_queue_seen(m, in);
     for (size_t i = 0; i < in->batch->n_ops; i++) {
         const Nmq__Op *op = in->batch->ops[i];
         s_op_fn *fn = op->op < BROKER_OP_MAX ? s_ops[op->op] : NULL;

@@ -3,6 +3,7 @@
  *   subs    client id \0 group \0 filter  ->  packed nmq.Subscription
  *   retain  topic                         ->  packed nmq.Msg length (u32), Msg, payload
  *   info    "seq"                         ->  the last delta sequence (u64)
+ *   repl    kind + key                    ->  packed nmq.Record (meta_repl.c)
  *
  * All of a loop turn's changes share one write transaction, committed once in
  * the turn's tick (group commit); message_store.sync decides whether that
@@ -54,7 +55,7 @@ int meta_store_open(meta_t *m)
     unsigned flags = MDB_NOTLS | (m->cfg->message_store_sync ? 0 : MDB_NOSYNC);
     int rc = mdb_env_create(&m->env);
     if (!rc)
-        rc = mdb_env_set_maxdbs(m->env, 4);
+        rc = mdb_env_set_maxdbs(m->env, 5);
     if (!rc)
         rc = mdb_env_set_mapsize(m->env, META_MAP_SIZE);
     if (!rc)
@@ -68,6 +69,7 @@ int meta_store_open(meta_t *m)
     s_check(mdb_dbi_open(txn, "subs", MDB_CREATE, &m->db_subs), "open subs");
     s_check(mdb_dbi_open(txn, "retain", MDB_CREATE, &m->db_retain), "open retain");
     s_check(mdb_dbi_open(txn, "info", MDB_CREATE, &m->db_info), "open info");
+    s_check(mdb_dbi_open(txn, "repl", MDB_CREATE, &m->db_repl), "open repl");
     s_check(mdb_txn_commit(txn), "commit");
     return 0;
 }
@@ -160,6 +162,41 @@ void meta_store_del_retained(meta_t *m, const char *topic)
     int rc = mdb_del(meta_store_txn(m), m->db_retain, &k, NULL);
     if (rc != MDB_NOTFOUND)
         s_check(rc, "delete retained");
+}
+
+void meta_store_put_record(meta_t *m, const char *key, const uint8_t *data, size_t len)
+{
+    MDB_val k = { strlen(key), (void *)key }, v = { len, (void *)data };
+    if (k.mv_size > 511) {
+        nmq_warn("replicated record %.40s... not persisted: key longer than 511 bytes", key);
+        return;
+    }
+    s_check(mdb_put(meta_store_txn(m), m->db_repl, &k, &v, 0), "put record");
+}
+
+void meta_store_del_record(meta_t *m, const char *key)
+{
+    MDB_val k = { strlen(key), (void *)key };
+    if (k.mv_size > 511)
+        return;
+    int rc = mdb_del(meta_store_txn(m), m->db_repl, &k, NULL);
+    if (rc != MDB_NOTFOUND)
+        s_check(rc, "delete record");
+}
+
+int meta_store_records(meta_t *m, int (*fn)(meta_t *m, const uint8_t *data, size_t len))
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    s_check(mdb_txn_begin(m->env, NULL, MDB_RDONLY, &txn), "begin");
+    s_check(mdb_cursor_open(txn, m->db_repl, &cur), "cursor");
+    int n = 0;
+    while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0)
+        n += fn(m, v.mv_data, v.mv_size) == 0;
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return n;
 }
 
 void meta_store_put_seq(meta_t *m)

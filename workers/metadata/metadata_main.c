@@ -30,6 +30,18 @@ static void s_on_router(nmq_worker_t *w, void *arg, short revents)
     }
 }
 
+/* REPL, DIGEST, NODES from the cluster worker (meta_repl.c) */
+static void s_on_cluster(nmq_worker_t *w, void *arg, short revents)
+{
+    meta_t *m = nmq_worker_data(w);
+    for (int i = 0; i < 256; i++) {
+        if (nmq_batch_recv(m->in, m->cluster, false) < 0)
+            break;
+        meta_dispatch(m, m->in);
+        nmq_batch_in_close(m->in);
+    }
+}
+
 static int s_start(nmq_worker_t *w)
 {
     meta_t *m = calloc(1, sizeof *m);
@@ -50,17 +62,21 @@ static int s_start(nmq_worker_t *w)
     if (!m->router || !m->pub)
         return 1;
     nmq_worker_watch_socket(w, m->router, ZMQ_POLLIN, s_on_router, NULL);
+    if (meta_repl_start(m) < 0)
+        return 1;
+    nmq_worker_watch_socket(w, m->cluster, ZMQ_POLLIN, s_on_cluster, NULL);
     return 0;
 }
 
 static int s_tick(nmq_worker_t *w)
 {
     meta_t *m = nmq_worker_data(w);
+    int64_t now = meta_now_ms();
+    int next = meta_repl_tick(m, now);
     meta_store_commit(m);
     nmq_batch_send(m->deltas, m->pub, NULL, 0);
-    int64_t now = meta_now_ms();
     meta_release_replies(m, now, false);
-    return m->replies ? 20 : -1;
+    return m->replies && next > 20 ? 20 : next;
 }
 
 static void s_status(nmq_worker_t *w, char *buf, size_t len)
@@ -84,7 +100,7 @@ static void s_metrics(nmq_worker_t *w)
 /* QUERY "sessions" (or "subscriptions"): client id -> "filter:qos,..." for
  * session show.
  * The trie walks in no particular order: group by client in a map first. */
-static int s_subs_row(const nmq_trie_entry_t *e, void *arg)
+int meta_subs_row(const nmq_trie_entry_t *e, void *arg)
 {
     nmq_hashmap_t *by_client = arg;
     nmq_strbuf_t *b = nmq_hashmap_get(by_client, e->client_id, e->client_id_len);
@@ -112,22 +128,28 @@ static void s_control(nmq_worker_t *w, const Nmq__Ctl *msg)
         return;
     }
     nmq_hashmap_t *by_client = nmq_hashmap_new(0);
-    nmq_trie_each(m->subs, s_subs_row, by_client);
+    nmq_trie_each(m->subs, meta_subs_row, by_client);
+    /* sessions on other nodes, from the replicated records */
+    nmq_hashmap_t *remote = nmq_hashmap_new(0);
+    meta_repl_remote_sessions(m, by_client, remote);
     size_t n = nmq_hashmap_size(by_client), k = 0, cursor = 0, klen;
-    char **cells = calloc(2 * n + 1, sizeof *cells);
+    char **cells = calloc(3 * n + 1, sizeof *cells);
     const void *key;
     void *value;
     while (nmq_hashmap_next(by_client, &cursor, &key, &klen, &value)) {
+        const char *node = nmq_hashmap_get(remote, key, klen);
         cells[k++] = strndup(key, klen);
         cells[k++] = nmq_strbuf_take(value);
+        cells[k++] = strdup(node ? node : m->cfg->nodename);
         free(value);
     }
-    static const char *const cols[] = { "client_id", "subscriptions" };
-    nmq_worker_reply_query(w, msg->query, 0, "", cols, 2, cells, n);
+    static const char *const cols[] = { "client_id", "subscriptions", "node" };
+    nmq_worker_reply_query(w, msg->query, 0, "", cols, 3, cells, n);
     for (size_t i = 0; i < k; i++)
         free(cells[i]);
     free(cells);
     nmq_hashmap_destroy(&by_client);
+    nmq_hashmap_destroy(&remote);
 }
 
 static int s_free_retained(const char *topic, size_t len, void *value, void *arg)
@@ -148,6 +170,7 @@ static void s_destroy(nmq_worker_t *w)
         if (m->router)
             meta_release_replies(m, meta_now_ms(), true);
     }
+    meta_repl_stop(m);
     meta_store_close(m);
     if (m->router)
         zmq_close(m->router);

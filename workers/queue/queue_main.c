@@ -3,8 +3,10 @@
  * durable copy in this worker's own LMDB environment (<data dir>/queue.N).
  * The files of the role are listed in queue_worker.h.
  *
- * Sockets: a ROUTER (queue.N.sock) every acceptor connects to, and a DEALER
- * to the metadata worker for the subscriptions of sessions that expire.
+ * Sockets: a ROUTER (queue.N.sock) every acceptor connects to, a DEALER to
+ * the metadata worker (subscriptions of sessions that end, presence, CLAIM and
+ * its answers, HANDOFF), and a DEALER to the cluster worker (sessions moving
+ * between nodes, and APPENDs from other nodes' publishers).
  */
 #include "queue_worker.h"
 #include "roles.h"
@@ -27,6 +29,18 @@ static void s_on_router(nmq_worker_t *w, void *arg, short revents)
     int64_t until = queue_now_ms() + 20;
     for (int i = 0; i < 1024 && queue_now_ms() < until; i++) {
         if (nmq_batch_recv(q->in, q->router, true) < 0)
+            break;
+        queue_ops_dispatch(q, q->in);
+        nmq_batch_in_close(q->in);
+    }
+}
+
+/* The metadata and cluster workers' DEALERs: the same op table. */
+static void s_on_dealer(nmq_worker_t *w, void *arg, short revents)
+{
+    queue_worker_t *q = nmq_worker_data(w);
+    for (int i = 0; i < 256; i++) {
+        if (nmq_batch_recv(q->in, arg, false) < 0)
             break;
         queue_ops_dispatch(q, q->in);
         nmq_batch_in_close(q->in);
@@ -73,9 +87,12 @@ static int s_start(nmq_worker_t *w)
      * stop reading their publishers (acceptor_links.c) */
     q->router = nmq_batch_socket(nmq_worker_zctx(w), q->cfg, ZMQ_ROUTER, name, true, NULL, 0, QUEUE_RECV_HWM);
     q->meta = nmq_batch_socket(nmq_worker_zctx(w), q->cfg, ZMQ_DEALER, "meta.sock", false, id, 0, 0);
-    if (!q->router || !q->meta)
+    q->cluster = nmq_batch_socket(nmq_worker_zctx(w), q->cfg, ZMQ_DEALER, "cluster.sock", false, id, 0, 0);
+    if (!q->router || !q->meta || !q->cluster)
         return 1;
     nmq_worker_watch_socket(w, q->router, ZMQ_POLLIN, s_on_router, NULL);
+    nmq_worker_watch_socket(w, q->meta, ZMQ_POLLIN, s_on_dealer, q->meta);
+    nmq_worker_watch_socket(w, q->cluster, ZMQ_POLLIN, s_on_dealer, q->cluster);
     /* whoever this shard had online before a restart is not any more */
     Nmq__Op *reset = nmq_batch_op(q->meta_out, BROKER_OP_PRESENCE_RESET);
     reset->has_shard = reset->has_shards = true;
@@ -102,6 +119,7 @@ static int s_tick(nmq_worker_t *w)
         queue_ops_retry(q, now);
         q->next_expiry_ms = now + QUEUE_EXPIRY_SWEEP_MS;
     }
+    queue_move_tick(q, now);
     if (queue_ops_flush(q))
         return 0;   /* backlogs left: another turn right away */
     return (int)(q->next_expiry_ms - now);
@@ -169,6 +187,9 @@ static void s_destroy(nmq_worker_t *w)
         zmq_close(q->router);
     if (q->meta)
         zmq_close(q->meta);
+    if (q->cluster)
+        zmq_close(q->cluster);
+    queue_move_stop(q);
     free(q->dirty);
     if (q->in)
         nmq_batch_in_free(q->in);

@@ -50,7 +50,7 @@ static void s_mark_dirty(queue_worker_t *q, queue_attach_t *at)
     q->dirty[q->ndirty++] = at;
 }
 
-static Nmq__ConnRef *s_conn(nmq_batch_t *b, const queue_attach_t *at)
+Nmq__ConnRef *queue_ops_conn(nmq_batch_t *b, const queue_attach_t *at)
 {
     Nmq__ConnRef *c = nmq_batch_alloc(b, sizeof *c);
     nmq__conn_ref__init(c);
@@ -67,7 +67,7 @@ static void s_presence(queue_worker_t *q, const char *client, bool online)
     op->online = online;
 }
 
-static void s_detach(queue_worker_t *q, const char *client)
+void queue_ops_detach(queue_worker_t *q, const char *client)
 {
     queue_attach_t *at = nmq_hashmap_remove(q->attached, client, strlen(client));
     if (!at)
@@ -87,6 +87,8 @@ static void s_detach(queue_worker_t *q, const char *client)
 
 static void s_will_cancel(queue_worker_t *q, const char *client);
 
+queue_peer_t *queue_ops_peer(queue_worker_t *q, const char *id, size_t len) { return s_peer(q, id, len); }
+
 static void s_attach(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op)
 {
     if (!op->client_id || !op->conn)
@@ -94,14 +96,22 @@ static void s_attach(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op 
     queue_peer_t *peer = s_peer(q, in->routing_id, in->routing_len);
     if (!peer)
         return;
+    /* no session here to resume: it may live on another node (queue_move.c) */
+    if (!op->clean_start && !queue_shard_find(q->shard, op->client_id) && queue_move_claim(q, peer, op))
+        return;
+    queue_ops_attach(q, peer, op);
+}
+
+void queue_ops_attach(queue_worker_t *q, queue_peer_t *peer, const Nmq__Op *op)
+{
     queue_attach_t *old = nmq_hashmap_get(q->attached, op->client_id, strlen(op->client_id));
     if (old) {
         /* session takeover: the previous connection goes first (0x8E) */
         Nmq__Op *kick = nmq_batch_op(old->peer->out, BROKER_OP_KICK);
-        kick->conn = s_conn(old->peer->out, old);
+        kick->conn = queue_ops_conn(old->peer->out, old);
         kick->has_reason = true;
         kick->reason = 0x8E;
-        s_detach(q, op->client_id);
+        queue_ops_detach(q, op->client_id);
     }
     s_will_cancel(q, op->client_id);   /* the session resumed in time [MQTT-3.1.3-9] */
     queue_connect_t c = { 0 };
@@ -129,7 +139,7 @@ static void s_attach(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op 
     nmq_hashmap_put(q->attached, at->client_id, len, at);
     s_presence(q, op->client_id, true);
     Nmq__Op *ans = nmq_batch_op(peer->out, BROKER_OP_ATTACHED);
-    ans->conn = s_conn(peer->out, at);
+    ans->conn = queue_ops_conn(peer->out, at);
     ans->has_session_present = true;
     ans->session_present = present && !op->clean_start;
     s_mark_dirty(q, at);
@@ -226,7 +236,7 @@ static void s_detach_op(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__
     if (op->msg && op->has_will_delay)
         s_will_hold(q, in, op);
     queue_session_t *s = queue_shard_find(q->shard, op->client_id);
-    s_detach(q, op->client_id);
+    queue_ops_detach(q, op->client_id);
     if (s && queue_shard_disconnect(q->shard, s, queue_now_ms(),
                                     op->has_session_expiry ? (int64_t)op->session_expiry : -1) < 0)
         nmq_error("store error detaching %s", op->client_id);
@@ -336,6 +346,10 @@ static s_op_fn *const s_ops[BROKER_OP_MAX] = {
     [BROKER_OP_DETACH] = s_detach_op,
     [BROKER_OP_APPEND] = s_append,
     [BROKER_OP_ACK] = s_ack,
+    [BROKER_OP_CLAIMED] = queue_move_claimed,
+    [BROKER_OP_HANDOFF] = queue_move_handoff,
+    [BROKER_OP_SESSION_MSG] = queue_move_session_msg,
+    [BROKER_OP_SESSION] = queue_move_session,
 };
 
 void queue_ops_dispatch(queue_worker_t *q, const nmq_batch_in_t *in)
@@ -357,14 +371,14 @@ static void s_deliver(queue_worker_t *q, queue_attach_t *at, const queue_out_t *
     nmq_batch_t *b = at->peer->out;
     if (out->kind == QUEUE_OUT_PUBREL) {
         Nmq__Op *op = nmq_batch_op(b, BROKER_OP_PUBREL);
-        op->conn = s_conn(b, at);
+        op->conn = queue_ops_conn(b, at);
         op->has_packet_id = true;
         op->packet_id = out->packet_id;
         return;
     }
     const queue_msg_t *m = out->msg;
     Nmq__Op *op = nmq_batch_op(b, BROKER_OP_DELIVER);
-    op->conn = s_conn(b, at);
+    op->conn = queue_ops_conn(b, at);
     op->has_packet_id = op->has_dup = true;
     op->packet_id = out->packet_id;
     op->dup = out->dup;
@@ -564,10 +578,10 @@ static void s_query_disconnect(queue_worker_t *q, const Nmq__Ctl *msg)
     queue_attach_t *at = nmq_hashmap_get(q->attached, cid, strlen(cid));
     if (at) {
         Nmq__Op *kick = nmq_batch_op(at->peer->out, BROKER_OP_KICK);
-        kick->conn = s_conn(at->peer->out, at);
+        kick->conn = queue_ops_conn(at->peer->out, at);
         kick->has_reason = true;
         kick->reason = 0x98;   /* administrative action */
-        s_detach(q, cid);
+        queue_ops_detach(q, cid);
     }
     int rc = cleanup ? queue_shard_delete(q->shard, s) : (at ? queue_shard_disconnect(q->shard, s, queue_now_ms(), -1) : 0);
     if (cleanup) {

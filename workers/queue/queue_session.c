@@ -1013,5 +1013,52 @@ void queue_session_info(const queue_session_t *s, queue_session_info_t *info)
     *info = (queue_session_info_t){ .online = s->online, .persistent = s->persistent,
                                     .durable = s->durable, .proto = s->proto,
                                     .queued = s->queued.n, .inflight = s->inflight.n,
-                                    .pubrels = s->n_pubrels, .disconnected_at = s->disconnected_at };
+                                    .pubrels = s->n_pubrels, .disconnected_at = s->disconnected_at,
+                                    .expiry_interval = s->expiry_interval };
+}
+
+/* --- moving a session to another node ------------------------------------------ */
+
+int queue_session_export(queue_shard_t *self, queue_session_t *s, queue_export_fn fn, void *arg)
+{
+    s_list_t *lists[] = { &s->inflight, &s->queued };
+    for (size_t i = 0; i < 2; i++)
+        for (s_entry_t *e = lists[i]->head; e; e = e->next) {
+            int rc = s_entry_load(self, e);
+            if (rc < 0)
+                return -1;
+            if (rc)
+                continue;   /* a body the store lost: nothing to move */
+            queue_store_msg_t m = s_msg_view(e->msg);
+            fn(arg, &m, e->qos, e->retain, e->n_sub_ids, e->sub_ids, i == 0);
+        }
+    return 0;
+}
+
+int queue_session_import(queue_shard_t *self, queue_session_t *s, const queue_store_msg_t *msg, uint8_t qos,
+                         bool retain, uint16_t n_sub_ids, const uint32_t *sub_ids, bool inflight, int64_t now)
+{
+    queue_target_t t = { .client_id = s->client_id, .qos = qos, .retain = retain, .n_sub_ids = n_sub_ids,
+                         .sub_ids = sub_ids };
+    int rc = queue_shard_append(self, msg, &t, 1, now);
+    if (rc <= 0 || !inflight || qos == 0)
+        return rc;
+    /* it was sent on the old node: in flight here too, so it goes out again
+     * with DUP set, under an id of this session */
+    s_entry_t *e = s->queued.tail;
+    uint16_t pid = s_pid_alloc(s);
+    if (!e || !pid)
+        return rc;
+    if (s->durable) {
+        queue_store_entry_t se = s_entry_view(e);
+        se.packet_id = pid;
+        if (queue_store_entry_put(self->store, s->sid, e->seq, &se))
+            return -1;
+    }
+    s_unlink(&s->queued, e);
+    e->pid = pid;
+    s_push(&s->inflight, e);
+    s_bit(s, pid, true);
+    s_pids_changed(s);
+    return rc;
 }

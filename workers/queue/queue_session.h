@@ -149,6 +149,7 @@ typedef struct {
     size_t inflight;              /* sent, not acknowledged */
     size_t pubrels;               /* PUBREC received, PUBCOMP not yet */
     int64_t disconnected_at;
+    uint32_t expiry_interval;     /* 5.0 seconds */
 } queue_session_info_t;
 
 /* A shard over store (NULL: memory only).  Every session found in the store is
@@ -207,6 +208,19 @@ bool queue_session_expired(const queue_shard_t *self, const queue_session_t *s, 
  * subscriptions).  The number deleted, or -1 on a store error. */
 int queue_shard_expire(queue_shard_t *self, int64_t now,
                        void (*fn)(const char *client_id, void *arg), void *arg);
+
+/* Moving a session to another node (takeover, leave): every message it holds,
+ * in flight first (sent on this node: inflight is true), then the queue, in
+ * order.  The caller deletes the session afterwards.  0 or -1. */
+typedef void (*queue_export_fn)(void *arg, const queue_store_msg_t *msg, uint8_t qos, bool retain,
+                                uint16_t n_sub_ids, const uint32_t *sub_ids, bool inflight);
+int queue_session_export(queue_shard_t *self, queue_session_t *s, queue_export_fn fn, void *arg);
+/* One message of a moved session into s (queue_shard_connect made it): as
+ * appended, or, when it was in flight on the old node, in flight here with an
+ * id of its own, so that it goes out again with DUP (call
+ * queue_session_resend once all are in).  1 taken, 0 dropped (limits), -1. */
+int queue_session_import(queue_shard_t *self, queue_session_t *s, const queue_store_msg_t *msg, uint8_t qos,
+                         bool retain, uint16_t n_sub_ids, const uint32_t *sub_ids, bool inflight, int64_t now);
 
 const char *queue_session_client_id(const queue_session_t *s);
 void queue_session_info(const queue_session_t *s, queue_session_info_t *info);

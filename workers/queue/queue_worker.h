@@ -3,6 +3,7 @@
  *
  *   queue_main.c   the role: store, shard, sockets, the loop turn
  *   queue_ops.c    ATTACH / DETACH / APPEND / ACK, and what a turn sends
+ *   queue_move.c   sessions moving between nodes: CLAIM, HANDOFF, SESSION
  *
  * A loop turn: apply what the acceptors sent (attaches, appends, acks) to the
  * shard, noting which online sessions changed; then in tick take the packets
@@ -75,9 +76,29 @@ typedef struct queue_worker {
     size_t ndirty, cap_dirty;
     int64_t next_expiry_ms;
     queue_will_t *wills;
+    void *cluster;             /* DEALER to cluster.sock: sessions to and from other nodes */
+    struct queue_claim *claims;   /* ATTACHes waiting for a session from elsewhere */
+    uint64_t moved_in, moved_out;
 } queue_worker_t;
 
 int64_t queue_now_ms(void);
+queue_peer_t *queue_ops_peer(queue_worker_t *q, const char *id, size_t len);
+/* ATTACH: the session, created or resumed, is the connection's. */
+void queue_ops_attach(queue_worker_t *q, queue_peer_t *peer, const Nmq__Op *op);
+void queue_ops_detach(queue_worker_t *q, const char *client);
+Nmq__ConnRef *queue_ops_conn(nmq_batch_t *b, const queue_attach_t *at);
+
+/* queue_move.c */
+/* An ATTACH with no session here: ask meta whether it lives elsewhere and
+ * hold the ATTACH; false when there is no asking (the caller attaches). */
+bool queue_move_claim(queue_worker_t *q, queue_peer_t *peer, const Nmq__Op *op);
+void queue_move_claimed(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op);
+void queue_move_handoff(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op);
+void queue_move_session_msg(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op);
+void queue_move_session(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op);
+/* Held ATTACHes whose answer is late go ahead without; HELLO to the cluster worker. */
+void queue_move_tick(queue_worker_t *q, int64_t now);
+void queue_move_stop(queue_worker_t *q);
 void queue_ops_dispatch(queue_worker_t *q, const nmq_batch_in_t *in);
 /* The turn's end: deliveries, commit, send.  True when sessions still have
  * packets to send (their budget ran out): call again soon. */
