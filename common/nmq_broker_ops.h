@@ -70,6 +70,12 @@
  *           A queue worker ATTACHing a client with no session here CLAIMs it
  *           from meta first; CLAIMED names the node that held it, whose
  *           session the queue worker waits for before ATTACHED.
+ * LEAVE     `cluster leave` of a live node (seed 000 case A): its cluster
+ *           worker says LEAVE to its acceptors (stop listening; -k: disconnect
+ *           the clients) and to the migration worker, which has the queue
+ *           workers MIGRATE their sessions to the other nodes round robin,
+ *           logs their PROGRESS every -i seconds, forces the online ones after
+ *           -t, and says LEFT: the node leaves the membership and stops.
  * REPLICA   acceptor -> meta  SNAPSHOT {}; meta -> acceptor SNAPSHOT {seq, ...}
  *           in as many Batches as it takes, the last with SNAPSHOT_END; the
  *           acceptor applies DELTAs with a higher seq, and asks again on a gap.
@@ -115,6 +121,10 @@ typedef enum {
     BROKER_OP_HANDOFF,         /* meta -> queue: {client_id, node}: the session moved there */
     BROKER_OP_SESSION_MSG,     /* queue -> cluster -> queue of node: one message of a moved session */
     BROKER_OP_SESSION,         /* ... its end: {node, origin, client_id, level, session_expiry, remove: none} */
+    BROKER_OP_LEAVE,           /* cluster -> migration, acceptors: this node leaves {kill, interval, timeout, nodes} */
+    BROKER_OP_MIGRATE,         /* migration -> queue: send every session to {nodes} round robin {force} */
+    BROKER_OP_PROGRESS,        /* queue -> migration: {shard, moved, left} */
+    BROKER_OP_LEFT,            /* migration -> cluster: every queue moved: leave the cluster, stop */
     BROKER_OP_MAX
 } broker_op_t;
 

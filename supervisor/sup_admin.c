@@ -30,7 +30,8 @@ typedef int (sup_admin_fn)(sup_node_t *node, const sup_admin_req_t *req, nmq_str
 
 typedef struct {
     const char *words[SUP_ADMIN_MAX_WORDS];
-    /* accepted arguments: "key=" takes key=value, "--flag" a flag, "*" any key=value */
+    /* accepted arguments: "key=" takes key=value, "--flag" a flag, "-x N" a
+     * flag followed by a number, "*" any key=value */
     const char *params[SUP_ADMIN_MAX_PARAMS];
     const char *usage;
     const char *doc;
@@ -58,8 +59,10 @@ static const sup_admin_cmd_t s_commands[] = {
     { { "cluster", "join" }, { "discovery-node=", "--force", "-f" },
       "cluster join discovery-node=NAME@HOST [--force]",
       "join the cluster of NAME@HOST (a node with a cluster history only with --force)", s_cluster_join },
-    { { "cluster", "leave" }, { "node=" }, "cluster leave node=NAME@HOST",
-      "remove a stopped node from the cluster (its offline messages are lost)", s_cluster_leave },
+    { { "cluster", "leave" }, { "node=", "-k", "-i N", "-t N" }, "cluster leave node=NAME@HOST [-k] [-i N] [-t N]",
+      "a live node stops its listeners (-k: and its clients), moves its queues to the other nodes (progress "
+      "every -i s in its log; after -t s, default 60, the online ones too) and stops; a stopped node is "
+      "removed (its offline messages are lost)", s_cluster_leave },
     { { "cluster", "show" }, { NULL }, "cluster show", "the cluster's nodes and whether each is running",
       s_cluster_show },
     { { "cluster", "status" }, { NULL }, "cluster status",
@@ -109,13 +112,17 @@ static const sup_admin_cmd_t *s_match(int argc, char **argv)
     return best;
 }
 
-static bool s_param_ok(const sup_admin_cmd_t *cmd, const char *arg)
+/* 0 refused, 1 accepted, 2 accepted and the next argument is its number */
+static int s_param_ok(const sup_admin_cmd_t *cmd, const char *arg)
 {
     size_t keylen = strcspn(arg, "=");
     for (int i = 0; i < SUP_ADMIN_MAX_PARAMS && cmd->params[i]; i++) {
         const char *p = cmd->params[i];
         if (!strcmp(p, "*") && arg[0] != '-')
             return true;
+        size_t flag = strcspn(p, " ");
+        if (p[flag] == ' ' && strlen(arg) == flag && !strncmp(p, arg, flag))
+            return 2;
         size_t plen = strlen(p);   /* p[keylen] only when p is that long */
         if (plen >= keylen && plen == keylen + (p[keylen] == '=') && !strncmp(p, arg, keylen))
             return true;
@@ -134,12 +141,20 @@ int sup_admin_handle(sup_node_t *node, int argc, char **argv, bool json, nmq_str
         return 2;
     }
     int nw = s_nwords(cmd);
-    for (int i = nw; i < argc; i++)
-        if (!s_param_ok(cmd, argv[i])) {
+    for (int i = nw; i < argc; i++) {
+        int ok = s_param_ok(cmd, argv[i]);
+        if (ok == 2 && (i + 1 >= argc || !argv[i + 1][0] || strspn(argv[i + 1], "0123456789") != strlen(argv[i + 1]))) {
+            nmq_strbuf_printf(err, "nemomq-admin: %s: %s needs a number of seconds\nUsage: nemomq-admin %s\n",
+                              cmd->words[0], argv[i], cmd->usage);
+            return 2;
+        }
+        if (!ok) {
             nmq_strbuf_printf(err, "nemomq-admin: %s: unknown argument '%s'\nUsage: nemomq-admin %s\n",
                               cmd->words[0], argv[i], cmd->usage);
             return 2;
         }
+        i += ok == 2;
+    }
     sup_admin_req_t req = { argc - nw, argv + nw, json };
     return cmd->fn(node, &req, out, err);
 }
@@ -474,7 +489,10 @@ static int s_cluster_done(sup_node_t *node, sup_query_t *q, nmq_strbuf_t *out, n
         return m->status;
     }
     if (m->n_columns == 0) {
-        nmq_strbuf_puts(out, "Done\n");
+        if (m->err && m->err[0])
+            nmq_strbuf_printf(out, "Done: %s\n", m->err);
+        else
+            nmq_strbuf_puts(out, "Done\n");
         return 0;
     }
     nmq_table_t *t = nmq_table_new((const char *const *)m->columns, (int)m->n_columns);

@@ -9,7 +9,7 @@ import time
 import unittest
 
 from mqtt import Client, MqttError
-from nmqtest import wait_for
+from nmqtest import pid_alive, wait_for
 from test_broker import BrokerCase
 from test_cluster import ClusterCase
 
@@ -184,6 +184,67 @@ class TestClusterTakeover(ClusterCase):
             where = [n for n in (c1, c3) if n.name == alive[0]][0]
             for n in (c1, c2, c3):
                 self.wait_registered(n, "dual", where)
+
+
+class TestClusterLeave(ClusterCase):
+    def test_cluster_leave_of_a_live_node_migrates_every_queue_then_stops_it(self):
+        c1, c2, c3 = self.cluster_of_three()
+        # on c3: five offline persistent sessions with 20 messages each, one
+        # online client (-k disconnects it), one online clean client
+        for i in range(5):
+            c = Client(c3.port, "leaver-%d" % i, clean=False)
+            c.subscribe("lv/%d" % i, 1)
+            c.disconnect()
+        online = Client(c3.port, "leaver-online", clean=False)
+        online.subscribe("lv/online", 1)
+        for i in range(5):
+            wait_for(lambda: any(r["client_id"] == "leaver-%d" % i for r in c1.admin_json("session", "show")),
+                     10, what="leaver-%d known on c1" % i)
+        pub = Client(c1.port, "lv-pub")
+        for i in range(5):
+            for k in range(20):
+                pub.publish("lv/%d" % i, b"%d" % k, 1)
+        wait_for(lambda: sum(r["queue_size"] for r in c3.admin_json("session", "show")
+                             if r["client_id"].startswith("leaver-") and r["node"] == c3.name) == 100,
+                 15, what="100 messages queued on c3")
+        supervisor = c3.sup_pid
+        r = c1.admin("cluster", "leave", "node=%s" % c3.name, "-k", "-i", "1", "-t", "5")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("moves its queues", r.stdout)
+        self.assertEqual(online.disconnects.get(timeout=10), 7, "-k: the online client is disconnected")
+        online.c.loop_stop()
+        wait_for(lambda: not pid_alive(supervisor), 30, what="c3 to stop after its leave")
+        log = c3.log()
+        self.assertIn("cluster leave: MQTT listeners stopped; disconnecting every client", log)
+        self.assertRegex(log, r"cluster leave: \d+ queues migrated, \d+ left")
+        self.assertIn("cluster leave: all queues migrated (6)", log)
+        self.assertIn("every queue moved: this node leaves the cluster and stops", log)
+        remaining = {c1.name: "true", c2.name: "true"}
+        for n in (c1, c2):
+            self.wait_show(n, remaining)
+        # every session resumes elsewhere, with its messages, once each
+        for i in range(5):
+            back = Client(c1.port, "leaver-%d" % i, clean=False)
+            self.assertEqual(back.session_present, 1, "leaver-%d" % i)
+            got = back.expect(20, timeout=15)
+            self.assertEqual(sorted(int(m.payload) for m in got), list(range(20)), "leaver-%d" % i)
+            back.nothing(0.3)
+            back.disconnect()
+        back = Client(c2.port, "leaver-online", clean=False)
+        self.assertEqual(back.session_present, 1)
+        pub.publish("lv/online", b"still", 1)
+        self.assertEqual(back.expect(1)[0].payload, b"still")
+        back.disconnect()
+        pub.disconnect()
+
+    def test_cluster_leave_options_are_checked(self):
+        c1 = self.node("c1")
+        r = c1.admin("cluster", "leave", "node=%s" % c1.name, "-i")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("-i needs a number of seconds", r.stderr)
+        r = c1.admin("cluster", "leave", "node=%s" % c1.name, "-k")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no other node of the cluster is running", r.stderr)
 
 
 class TestClusterShared(ClusterCase):

@@ -245,7 +245,7 @@ END_TEST
 
 START_TEST(test_message_types_are_named_and_travel_whole)
 {
-    static const char *const names[] = { "?", "HELLO", "WELCOME", "HEARTBEAT", "MEMBERS", "JOIN", "JOIN_REPLY", "BROKER" };
+    static const char *const names[] = { "?", "HELLO", "WELCOME", "HEARTBEAT", "MEMBERS", "JOIN", "JOIN_REPLY", "BROKER", "LEAVE" };
     for (unsigned t = 0; t < CLUSTER_MSG_MAX; t++)
         ck_assert_str_eq(cluster_msg_name(t), names[t]);
     ck_assert_str_eq(cluster_msg_name(CLUSTER_MSG_MAX), "?");

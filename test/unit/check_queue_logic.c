@@ -4,7 +4,8 @@
  * packet ids (wrap-around, ids in use skipped), the QoS 2 exchange, reconnect
  * and worker restart (same ids, DUP, PUBRELs, then the rest), message and
  * session expiry, clean sessions in memory only, fan-out stored once, a
- * store at its bound, and a worker killed between its changes and commit.
+ * store at its bound, a worker killed between its changes and commit, and a
+ * session moved to another node (export, then import into a second shard).
  *
  * Tests marked "both" run twice: memory only (loop 0) and durable (loop 1).
  * Stores live in a fresh mkdtemp directory opened inside the test: Check
@@ -24,6 +25,7 @@
 
 static char s_dir[64];
 static queue_store_t *s_store;
+static queue_store_t *s_store_b;          /* a second node's worker */
 static bool s_durable;
 
 static int s_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -35,13 +37,14 @@ static void s_setup(void)
 {
     snprintf(s_dir, sizeof s_dir, "/tmp/nmq_qlogic_XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(s_dir));
-    s_store = NULL;
+    s_store = s_store_b = NULL;
     s_durable = false;
 }
 
 static void s_teardown(void)
 {
     queue_store_close(&s_store);
+    queue_store_close(&s_store_b);
     nftw(s_dir, s_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -1120,6 +1123,437 @@ START_TEST(test_worker_killed_before_commit)
 }
 END_TEST
 
+/* --- moving a session to another node ------------------------------------------------------ */
+
+/* What queue_session_export gave for one message, copied out. */
+typedef struct {
+    char topic[16], payload[16], props[16];
+    size_t props_len;
+    uint8_t msg_qos, qos;
+    bool msg_retain, retain, inflight;
+    int64_t published_at, expiry_at;
+    uint16_t n_sub_ids;
+    uint32_t sub_ids[4];
+} s_moved_t;
+
+typedef struct {
+    s_moved_t m[16];
+    int n;
+} s_moving_t;
+
+static void s_collect(void *arg, const queue_store_msg_t *msg, uint8_t qos, bool retain,
+                      uint16_t n_sub_ids, const uint32_t *sub_ids, bool inflight)
+{
+    s_moving_t *mv = arg;
+    ck_assert_int_lt(mv->n, 16);
+    ck_assert_uint_lt(msg->topic_len, 16);
+    ck_assert_uint_lt(msg->payload_len, 16);
+    ck_assert_uint_le(msg->props_len, 16);
+    ck_assert_uint_le(n_sub_ids, 4);
+    s_moved_t *m = &mv->m[mv->n++];
+    *m = (s_moved_t){ .props_len = msg->props_len, .msg_qos = msg->qos, .qos = qos,
+                      .msg_retain = msg->retain, .retain = retain, .inflight = inflight,
+                      .published_at = msg->published_at, .expiry_at = msg->expiry_at,
+                      .n_sub_ids = n_sub_ids };
+    memcpy(m->topic, msg->topic, msg->topic_len);
+    memcpy(m->payload, msg->payload, msg->payload_len);
+    if (msg->props_len)
+        memcpy(m->props, msg->props, msg->props_len);
+    if (n_sub_ids)
+        memcpy(m->sub_ids, sub_ids, n_sub_ids * sizeof *sub_ids);
+}
+
+/* The body to import, pointing into what export gave. */
+static queue_store_msg_t s_moved_msg(const s_moved_t *m)
+{
+    return (queue_store_msg_t){ .topic = m->topic, .topic_len = strlen(m->topic),
+                                .payload = m->payload, .payload_len = strlen(m->payload),
+                                .props = m->props_len ? m->props : NULL, .props_len = m->props_len,
+                                .qos = m->msg_qos, .retain = m->msg_retain,
+                                .published_at = m->published_at, .expiry_at = m->expiry_at };
+}
+
+static int s_import(queue_shard_t *sh, queue_session_t *s, const s_moved_t *m)
+{
+    queue_store_msg_t msg = s_moved_msg(m);
+    return queue_session_import(sh, s, &msg, m->qos, m->retain, m->n_sub_ids, m->sub_ids,
+                                m->inflight, T0 + 2000);
+}
+
+/* Five messages with all that has to survive a move: topic, payload, MQTT 5
+ * properties, published and delivered QoS, retain as published and as
+ * delivered, subscription ids, expiry. */
+typedef struct {
+    const char *topic, *payload, *props;
+    uint8_t pub_qos, granted, qos;
+    bool pub_retain, retain;
+    int64_t expiry_at;
+    uint16_t n_sub_ids;
+    uint32_t sub_ids[2];
+} s_movable_t;
+
+static const s_movable_t s_movables[] = {
+    { "a/1", "m0", "\x02\x01",  1, 1, 1, false, false, 0,               1, { 7 } },
+    { "a/2", "m1", "",          2, 2, 2, true,  true,  T0 + 3600000LL,  2, { 7, 9 } },
+    { "b/3", "m2", "\x26xyz",   2, 1, 1, true,  false, 0,               0, { 0 } },
+    { "b/4", "m3", "",          1, 2, 1, false, true,  T0 + 7200000LL,  1, { 300000 } },
+    { "c/5", "m4", "\x01\x01",  2, 2, 2, false, false, 0,               2, { 1, 268435455 } },
+};
+#define S_MOVABLES ((int)(sizeof s_movables / sizeof s_movables[0]))
+
+static void s_pub_movable(queue_shard_t *sh, const char *client, const s_movable_t *mv)
+{
+    queue_store_msg_t m = { .topic = mv->topic, .topic_len = strlen(mv->topic),
+                            .payload = mv->payload, .payload_len = strlen(mv->payload),
+                            .props = mv->props, .props_len = strlen(mv->props),
+                            .qos = mv->pub_qos, .retain = mv->pub_retain,
+                            .published_at = T0 - 5, .expiry_at = mv->expiry_at };
+    queue_target_t t = { .client_id = client, .qos = mv->granted, .retain = mv->retain,
+                         .n_sub_ids = mv->n_sub_ids, .sub_ids = mv->sub_ids };
+    ck_assert_int_eq(queue_shard_append(sh, &m, &t, 1, T0), 1);
+    ck_assert_int_eq(t.result, QUEUE_APPENDED);
+}
+
+/* export gave s_movables[i], whole. */
+static void s_assert_moved(const s_moved_t *m, int i, bool inflight)
+{
+    const s_movable_t *w = &s_movables[i];
+    ck_assert_str_eq(m->topic, w->topic);
+    ck_assert_str_eq(m->payload, w->payload);
+    ck_assert_uint_eq(m->props_len, strlen(w->props));
+    ck_assert_mem_eq(m->props, w->props, m->props_len);
+    ck_assert_uint_eq(m->msg_qos, w->pub_qos);
+    ck_assert_int_eq(m->msg_retain, w->pub_retain);
+    ck_assert_int_eq(m->published_at, T0 - 5);
+    ck_assert_int_eq(m->expiry_at, w->expiry_at);
+    ck_assert_uint_eq(m->qos, w->qos);
+    ck_assert_int_eq(m->retain, w->retain);
+    ck_assert_uint_eq(m->n_sub_ids, w->n_sub_ids);
+    for (int k = 0; k < w->n_sub_ids; k++)
+        ck_assert_uint_eq(m->sub_ids[k], w->sub_ids[k]);
+    ck_assert_int_eq(m->inflight, inflight);
+}
+
+/* Client "c" on sh with all of s_movables, the first two sent (window 2). */
+static queue_session_t *s_two_in_flight(queue_shard_t *sh)
+{
+    queue_session_t *s = s_conn5(sh, "c", true, false, QUEUE_STORE_NEVER, 0, NULL);
+    for (int i = 0; i < S_MOVABLES; i++)
+        s_pub_movable(sh, "c", &s_movables[i]);
+    s_out_t o[8];
+    ck_assert_int_eq(s_drain(sh, s, o, 8), 2);
+    s_assert_out(&o[0], "m0", 1, false);
+    s_assert_out(&o[1], "m1", 2, false);
+    s_commit();
+    return s;
+}
+
+/* A second worker (another node's), over its own store when durable. */
+static queue_shard_t *s_shard_b(const queue_limits_t *lim, bool durable)
+{
+    char path[80], err[256] = "";
+    if (durable && !s_store_b) {
+        snprintf(path, sizeof path, "%s/b", s_dir);
+        queue_store_opts_t o = { .path = path };
+        s_store_b = queue_store_open(&o, err, sizeof err);
+        ck_assert_msg(s_store_b != NULL, "store b: %s", err);
+    }
+    queue_shard_t *sh = queue_shard_new(lim, durable ? s_store_b : NULL, T0, err, sizeof err);
+    ck_assert_msg(sh != NULL, "shard b: %s", err);
+    if (s_store_b)
+        ck_assert_int_eq(queue_store_commit(s_store_b), 0);
+    return sh;
+}
+
+static queue_store_stats_t s_store_stats_of(queue_store_t *st)
+{
+    queue_store_stats_t r;
+    ck_assert_int_eq(queue_store_commit(st), 0);
+    ck_assert_int_eq(queue_store_check(st, false, &r), 0);
+    ck_assert_uint_eq(r.problems, 0);
+    return r;
+}
+
+START_TEST(test_export_in_flight_then_queued)       /* both */
+{
+    s_durable = _i;
+    queue_limits_t lim = s_limits();
+    lim.max_inflight = 2;
+    queue_shard_t *sh = s_shard(&lim);
+    queue_session_t *s = s_two_in_flight(sh);
+    ck_assert_int_eq(s_pub(sh, "c", "zero", 0), QUEUE_APPENDED);   /* held while online */
+    s_moving_t mv = { .n = 0 };
+    ck_assert_int_eq(queue_session_export(sh, s, s_collect, &mv), 0);
+    ck_assert_int_eq(mv.n, S_MOVABLES + 1);
+    for (int i = 0; i < S_MOVABLES; i++)
+        s_assert_moved(&mv.m[i], i, i < 2);
+    ck_assert_str_eq(mv.m[5].payload, "zero");
+    ck_assert_uint_eq(mv.m[5].qos, 0);
+    ck_assert(!mv.m[5].inflight);
+    /* export leaves the session as it was */
+    queue_session_info_t i = s_info(s);
+    ck_assert_uint_eq(i.inflight, 2);
+    ck_assert_uint_eq(i.queued, 4);
+    ck_assert_int_eq(queue_session_puback(sh, s, 1), QUEUE_ACK_OK);
+    s_out_t o[4];
+    ck_assert_int_eq(s_drain(sh, s, o, 4), 1);
+    s_assert_out(&o[0], "m2", 3, false);
+    queue_shard_destroy(&sh);
+}
+END_TEST
+
+/* Offline durable entries keep only message ids: export reads the bodies back
+ * from the store (loop 1: after a worker restart, nothing in memory at all). */
+START_TEST(test_export_offline_reads_the_store)
+{
+    s_durable = true;
+    queue_limits_t lim = s_limits();
+    lim.max_inflight = 2;
+    queue_shard_t *sh = s_shard(&lim);
+    queue_session_t *s = s_two_in_flight(sh);
+    ck_assert_int_eq(queue_shard_disconnect(sh, s, T0 + 1000, -1), 0);
+    s_commit();
+    if (_i) {
+        sh = s_restart(&sh, &lim, T0 + 1500);
+        s = queue_shard_find(sh, "c");
+        ck_assert_ptr_nonnull(s);
+    }
+    ck_assert(!s_info(s).online);
+    ck_assert_uint_eq(queue_shard_messages(sh), 0);
+    s_moving_t mv = { .n = 0 };
+    ck_assert_int_eq(queue_session_export(sh, s, s_collect, &mv), 0);
+    ck_assert_int_eq(mv.n, S_MOVABLES);
+    for (int i = 0; i < S_MOVABLES; i++)
+        s_assert_moved(&mv.m[i], i, i < 2);
+    /* the caller deletes the session: nothing may be left behind */
+    ck_assert_int_eq(queue_shard_delete(sh, s), 0);
+    ck_assert_uint_eq(queue_shard_messages(sh), 0);
+    queue_store_stats_t st = s_store_stats_of(s_store);
+    ck_assert_uint_eq(st.sessions + st.entries + st.messages, 0);
+    queue_shard_destroy(&sh);
+}
+END_TEST
+
+/* Export from A, import into B's offline session, the client comes back on B:
+ * what was in flight on A goes out again first with DUP under B's ids, then
+ * the rest, in order.  Loop 0: B in memory; 1: B durable; 2: B durable and
+ * restarted between the import and the reconnect. */
+START_TEST(test_import_round_trip)
+{
+    s_durable = _i > 0;
+    queue_limits_t lim = s_limits();
+    lim.max_inflight = 2;
+    queue_shard_t *a = s_shard(&lim);
+    queue_session_t *sa = s_two_in_flight(a);
+    s_moving_t mv = { .n = 0 };
+    ck_assert_int_eq(queue_session_export(a, sa, s_collect, &mv), 0);
+    ck_assert_int_eq(mv.n, S_MOVABLES);
+    ck_assert_int_eq(queue_shard_delete(a, sa), 0);
+    queue_shard_destroy(&a);
+
+    queue_limits_t lim_b = s_limits();                  /* window 20: all five go out */
+    queue_shard_t *b = s_shard_b(&lim_b, _i > 0);
+    bool present = true;
+    queue_session_t *sb = s_conn5(b, "c", true, false, QUEUE_STORE_NEVER, 0, &present);
+    ck_assert(!present);
+    ck_assert_int_eq(queue_shard_disconnect(b, sb, T0 + 1000, -1), 0);
+    for (int i = 0; i < mv.n; i++)
+        ck_assert_int_eq(s_import(b, sb, &mv.m[i]), 1);
+    queue_session_info_t info = s_info(sb);
+    ck_assert(!info.online);
+    ck_assert_uint_eq(info.inflight, 2);
+    ck_assert_uint_eq(info.queued, 3);
+    ck_assert_uint_eq(queue_shard_counters(b)->message_drop, 0);
+    if (_i > 0) {
+        queue_store_stats_t st = s_store_stats_of(s_store_b);
+        ck_assert_uint_eq(st.sessions, 1);
+        ck_assert_uint_eq(st.entries, S_MOVABLES);
+        ck_assert_uint_eq(st.messages, S_MOVABLES);
+    }
+    if (_i == 2) {
+        queue_shard_destroy(&b);
+        queue_store_close(&s_store_b);
+        b = s_shard_b(&lim_b, true);
+        sb = queue_shard_find(b, "c");
+        ck_assert_ptr_nonnull(sb);
+        info = s_info(sb);
+        ck_assert_uint_eq(info.inflight, 2);
+        ck_assert_uint_eq(info.queued, 3);
+        ck_assert_uint_eq(queue_shard_messages(b), 0);
+    }
+    present = false;
+    sb = s_conn5(b, "c", true, false, QUEUE_STORE_NEVER, 0, &present);
+    ck_assert(present);
+
+    queue_out_t out[S_MOVABLES];
+    for (int i = 0; i < S_MOVABLES; i++) {
+        ck_assert_int_eq(queue_session_next(b, sb, T0 + 3000, &out[i]), 1);
+        const s_movable_t *w = &s_movables[i];
+        const queue_out_t *o = &out[i];
+        ck_assert_int_eq(o->kind, QUEUE_OUT_PUBLISH);
+        ck_assert_uint_ne(o->packet_id, 0);
+        for (int k = 0; k < i; k++)
+            ck_assert_uint_ne(o->packet_id, out[k].packet_id);
+        ck_assert_int_eq(o->dup, i < 2);
+        ck_assert_uint_eq(o->qos, w->qos);
+        ck_assert_int_eq(o->retain, w->retain);
+        ck_assert_uint_eq(o->msg->qos, w->pub_qos);
+        ck_assert_uint_eq(o->msg->topic_len, strlen(w->topic));
+        ck_assert_mem_eq(o->msg->topic, w->topic, o->msg->topic_len);
+        ck_assert_uint_eq(o->msg->payload_len, strlen(w->payload));
+        ck_assert_mem_eq(o->msg->payload, w->payload, o->msg->payload_len);
+        ck_assert_uint_eq(o->msg->props_len, strlen(w->props));
+        ck_assert_mem_eq(o->msg->props, w->props, o->msg->props_len);
+        ck_assert_int_eq(o->expiry_left, w->expiry_at ? (w->expiry_at - T0 - 3000) / 1000 : -1);
+        ck_assert_uint_eq(o->n_sub_ids, w->n_sub_ids);
+        for (int k = 0; k < w->n_sub_ids; k++)
+            ck_assert_uint_eq(o->sub_ids[k], w->sub_ids[k]);
+    }
+    queue_out_t o;
+    ck_assert_int_eq(queue_session_next(b, sb, T0 + 3000, &o), 0);
+    for (int i = 0; i < S_MOVABLES; i++) {
+        uint16_t pid = out[i].packet_id;
+        if (s_movables[i].qos == 1) {
+            ck_assert_int_eq(queue_session_puback(b, sb, pid), QUEUE_ACK_OK);
+        } else {
+            ck_assert_int_eq(queue_session_puback(b, sb, pid), QUEUE_ACK_UNKNOWN);
+            ck_assert_int_eq(queue_session_pubrec(b, sb, pid, 0), QUEUE_ACK_OK);
+            ck_assert_int_eq(queue_session_pubcomp(b, sb, pid), QUEUE_ACK_OK);
+        }
+    }
+    ck_assert_int_eq(queue_session_next(b, sb, T0 + 3000, &o), 0);
+    info = s_info(sb);
+    ck_assert_uint_eq(info.inflight + info.queued + info.pubrels, 0);
+    ck_assert_uint_eq(queue_shard_messages(b), 0);
+    if (_i > 0) {
+        queue_store_stats_t st = s_store_stats_of(s_store_b);
+        ck_assert_uint_eq(st.entries + st.messages + st.pubrels, 0);
+    }
+    queue_shard_destroy(&b);
+}
+END_TEST
+
+/* QoS 0 has no packet id: imported "in flight" it is just queued.  A later
+ * in-flight import takes the new entry, not one queued before it. */
+START_TEST(test_import_qos0_is_never_in_flight)
+{
+    queue_limits_t lim = s_limits();
+    queue_session_t *s;
+    queue_shard_t *sh = s_shard_with_c(&lim, true, &s);
+    queue_store_msg_t m = s_msg("q0", 0, 0), m1 = s_msg("q1", 1, 0);
+    ck_assert_int_eq(queue_session_import(sh, s, &m, 0, false, 0, NULL, true, T0), 1);
+    ck_assert_uint_eq(s_info(s).inflight, 0);
+    ck_assert_uint_eq(s_info(s).queued, 1);
+    ck_assert_int_eq(queue_session_import(sh, s, &m1, 1, false, 0, NULL, true, T0), 1);
+    ck_assert_uint_eq(s_info(s).inflight, 1);
+    ck_assert_uint_eq(s_info(s).queued, 1);
+    queue_session_resend(sh, s);
+    s_out_t o[4];
+    ck_assert_int_eq(s_drain(sh, s, o, 4), 2);
+    s_assert_out(&o[0], "q1", 1, true);
+    ck_assert_uint_eq(o[0].qos, 1);
+    s_assert_out(&o[1], "q0", 0, false);
+    ck_assert_uint_eq(o[1].qos, 0);
+    ck_assert_int_eq(queue_session_puback(sh, s, 1), QUEUE_ACK_OK);
+    ck_assert_uint_eq(s_info(s).inflight + s_info(s).queued, 0);
+    queue_shard_destroy(&sh);
+}
+END_TEST
+
+/* In flight or not follows the QoS the message is delivered with, not the
+ * one asked for: published QoS 0 granted 1 is delivered QoS 0 (no upgrade). */
+START_TEST(test_import_in_flight_follows_the_delivered_qos)
+{
+    queue_limits_t lim = s_limits();
+    queue_session_t *s;
+    queue_shard_t *sh = s_shard_with_c(&lim, true, &s);
+    queue_store_msg_t m = s_msg("pub0", 0, 0);
+    ck_assert_int_eq(queue_session_import(sh, s, &m, 1, false, 0, NULL, true, T0), 1);
+    ck_assert_uint_eq(s_info(s).inflight, 0);
+    queue_session_resend(sh, s);
+    s_out_t o[4];
+    ck_assert_int_eq(s_drain(sh, s, o, 4), 1);
+    s_assert_out(&o[0], "pub0", 0, false);
+    ck_assert_uint_eq(o[0].qos, 0);
+    ck_assert_uint_eq(s_info(s).inflight + s_info(s).queued, 0);
+    /* with upgrade_outgoing_qos it is delivered QoS 1: in flight, DUP */
+    lim.upgrade_qos = true;
+    queue_shard_set_limits(sh, &lim);
+    ck_assert_int_eq(queue_session_import(sh, s, &m, 1, false, 0, NULL, true, T0), 1);
+    ck_assert_uint_eq(s_info(s).inflight, 1);
+    queue_session_resend(sh, s);
+    ck_assert_int_eq(s_drain(sh, s, o, 4), 1);
+    ck_assert_str_eq(o[0].payload, "pub0");
+    ck_assert_uint_eq(o[0].qos, 1);
+    ck_assert(o[0].dup && o[0].pid != 0);
+    ck_assert_int_eq(queue_session_puback(sh, s, o[0].pid), QUEUE_ACK_OK);
+    queue_shard_destroy(&sh);
+}
+END_TEST
+
+/* Import follows queue_shard_append's offline rules: max_offline counts the
+ * entries in flight too; fifo drops the new one, lifo the oldest not sent;
+ * 0 keeps none; QoS 0 is unhandled. */
+START_TEST(test_import_respects_max_offline)       /* both */
+{
+    s_durable = _i;
+    queue_limits_t lim = s_limits();
+    lim.max_offline = 2;
+    queue_session_t *s;
+    queue_shard_t *sh = s_shard_with_c(&lim, true, &s);
+    ck_assert_int_eq(queue_shard_disconnect(sh, s, T0, -1), 0);
+    queue_store_msg_t ma = s_msg("a", 1, 0), mb = s_msg("b", 1, 0), mc = s_msg("c", 1, 0),
+                      md = s_msg("d", 1, 0), me = s_msg("e", 0, 0), mf = s_msg("f", 2, 0);
+    ck_assert_int_eq(queue_session_import(sh, s, &ma, 1, false, 0, NULL, true, T0), 1);
+    ck_assert_int_eq(queue_session_import(sh, s, &mb, 1, false, 0, NULL, false, T0), 1);
+    ck_assert_int_eq(queue_session_import(sh, s, &mc, 1, false, 0, NULL, false, T0), 0);
+    ck_assert_int_eq(queue_session_import(sh, s, &md, 1, false, 0, NULL, true, T0), 0);
+    ck_assert_int_eq(queue_session_import(sh, s, &me, 0, false, 0, NULL, false, T0), 0);
+    const queue_counters_t *c = queue_shard_counters(sh);
+    ck_assert_uint_eq(c->message_drop, 2);
+    ck_assert_uint_eq(c->message_unhandled, 1);
+    ck_assert_uint_eq(c->message_in, 2);
+    ck_assert_uint_eq(s_info(s).inflight, 1);
+    ck_assert_uint_eq(s_info(s).queued, 1);
+    /* lifo: b (oldest not sent) makes room, a in flight stays */
+    lim.lifo = true;
+    queue_shard_set_limits(sh, &lim);
+    ck_assert_int_eq(queue_session_import(sh, s, &mf, 2, false, 0, NULL, false, T0), 1);
+    ck_assert_uint_eq(c->message_drop, 3);
+    ck_assert_int_eq(queue_session_import(sh, s, &mc, 1, false, 0, NULL, true, T0), 1);   /* f goes */
+    ck_assert_uint_eq(c->message_drop, 4);
+    ck_assert_uint_eq(s_info(s).inflight, 2);
+    ck_assert_uint_eq(s_info(s).queued, 0);
+    /* nothing left to drop but entries in flight: the new one goes */
+    ck_assert_int_eq(queue_session_import(sh, s, &md, 1, false, 0, NULL, false, T0), 0);
+    ck_assert_uint_eq(c->message_drop, 5);
+    s_commit();
+    if (s_durable) {
+        queue_store_stats_t st = s_store_stats();
+        ck_assert_uint_eq(st.entries, 2);
+        ck_assert_uint_eq(st.messages, 2);
+    }
+    /* 0 keeps none */
+    lim.lifo = false;
+    lim.max_offline = 0;
+    queue_shard_set_limits(sh, &lim);
+    queue_session_t *d = s_conn(sh, "d", true);
+    ck_assert_int_eq(queue_shard_disconnect(sh, d, T0, -1), 0);
+    ck_assert_int_eq(queue_session_import(sh, d, &ma, 1, false, 0, NULL, true, T0), 0);
+    ck_assert_int_eq(queue_session_import(sh, d, &mb, 1, false, 0, NULL, false, T0), 0);
+    ck_assert_uint_eq(s_info(d).inflight + s_info(d).queued, 0);
+    /* what was kept comes out when c is back */
+    s = s_conn(sh, "c", true);
+    s_out_t o[4];
+    ck_assert_int_eq(s_drain(sh, s, o, 4), 2);
+    ck_assert_str_eq(o[0].payload, "a");
+    ck_assert_str_eq(o[1].payload, "c");
+    ck_assert(o[0].dup && o[1].dup);
+    ck_assert_uint_ne(o[0].pid, o[1].pid);
+    queue_shard_destroy(&sh);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("queue_logic");
@@ -1163,6 +1597,17 @@ int main(void)
     tcase_add_test(td, test_full_store_refuses_append_atomically);
     tcase_add_test(td, test_worker_killed_before_commit);
     suite_add_tcase(s, td);
+
+    TCase *tm = tcase_create("move");
+    tcase_add_checked_fixture(tm, s_setup, s_teardown);
+    tcase_set_timeout(tm, 60);
+    tcase_add_loop_test(tm, test_export_in_flight_then_queued, 0, 2);
+    tcase_add_loop_test(tm, test_export_offline_reads_the_store, 0, 2);
+    tcase_add_loop_test(tm, test_import_round_trip, 0, 3);
+    tcase_add_test(tm, test_import_qos0_is_never_in_flight);
+    tcase_add_test(tm, test_import_in_flight_follows_the_delivered_qos);
+    tcase_add_loop_test(tm, test_import_respects_max_offline, 0, 2);
+    suite_add_tcase(s, tm);
 
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

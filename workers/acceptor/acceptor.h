@@ -133,6 +133,7 @@ typedef struct acceptor {
     int listen_fds[ACC_MAX_LISTEN];
     int nlisten;
     bool accepting;
+    bool leaving;                /* cluster leave: never listen again */
     acc_conn_t **conns;          /* by fd */
     uint32_t *gens;              /* by fd */
     int max_fds;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <zmq.h>
 
 typedef void (s_handler_fn)(acceptor_t *a, const nmq_batch_in_t *in, const Nmq__Op *op);
@@ -150,7 +151,32 @@ static void s_on_presence(acceptor_t *a, const nmq_batch_in_t *in, const Nmq__Op
         acc_routes_snapshot(a, op);  /* part of a snapshot */
 }
 
+/* LEAVE from the cluster worker: this node leaves the cluster (cluster_leave.c).
+ * The listeners stop for good; shutdown() of the shared listening socket makes
+ * the kernel refuse new connections for every process that holds it. */
+static void s_on_leave(acceptor_t *a, const nmq_batch_in_t *in, const Nmq__Op *op)
+{
+    if (!a->leaving)
+        nmq_warn("cluster leave: MQTT listeners stopped%s", op->kill ? "; disconnecting every client" : "");
+    a->leaving = true;
+    acc_net_stop(a);
+    for (int i = 0; i < a->nlisten; i++)
+        shutdown(a->listen_fds[i], SHUT_RD);
+    if (!op->kill)
+        return;
+    for (int fd = 0; fd < a->max_fds; fd++) {
+        acc_conn_t *c = a->conns[fd];
+        if (!c || c->state == ACC_CONN_CLOSING)
+            continue;
+        if (c->state == ACC_CONN_ONLINE)
+            acc_session_disconnect(a, c, 0x8B);   /* server shutting down */
+        else
+            acc_conn_close(a, c, "cluster leave");
+    }
+}
+
 static s_handler_fn *const s_handlers[BROKER_OP_MAX] = {
+    [BROKER_OP_LEAVE] = s_on_leave,
     [BROKER_OP_HELLO] = s_on_hello,
     [BROKER_OP_PRESENCE] = s_on_presence,
     [BROKER_OP_ROUTE] = s_on_route,
@@ -219,6 +245,11 @@ void acc_links_timer(acceptor_t *a)
 {
     for (int i = 0; i < a->nshards; i++)
         nmq_batch_op(a->queue_out[i], BROKER_OP_HELLO);
+    /* so that the cluster worker knows where to say LEAVE */
+    nmq_batch_t *b = nmq_batch_new();
+    nmq_batch_op(b, BROKER_OP_HELLO);
+    nmq_batch_send(b, a->cluster, NULL, 0);
+    nmq_batch_destroy(&b);
 }
 
 /* Backpressure: a queue worker that falls behind fills its pipe (a bounded
@@ -290,8 +321,8 @@ int acc_links_start(acceptor_t *a)
     a->meta = s_connect(a, ZMQ_DEALER, "meta.sock", 0);
     a->meta_sub = s_connect(a, ZMQ_SUB, "meta-pub.sock", 0);
     a->meta_out = nmq_batch_new();
-    /* send-only: what other nodes send us comes through the queue workers */
-    a->cluster = nmq_batch_socket(a->zctx, a->cfg, ZMQ_DEALER, "cluster.sock", false, a->id, 0, 0);
+    /* FORWARD out, LEAVE in: other nodes' publishes come through the queue workers */
+    a->cluster = s_connect(a, ZMQ_DEALER, "cluster.sock", 0);
     return a->meta && a->meta_sub && a->cluster ? 0 : 1;
 }
 
@@ -311,8 +342,10 @@ void acc_links_stop(acceptor_t *a)
             nmq_worker_unwatch_socket(a->w, socks[i]);
             zmq_close(socks[i]);
         }
-    if (a->cluster)
+    if (a->cluster) {
+        nmq_worker_unwatch_socket(a->w, a->cluster);
         zmq_close(a->cluster);
+    }
     a->cluster = NULL;
     nmq_batch_destroy(&a->meta_out);
     if (a->in)

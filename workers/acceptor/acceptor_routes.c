@@ -178,7 +178,7 @@ void acc_routes_snapshot(acceptor_t *a, const Nmq__Op *op)
         nmq_info("routing table in sync: %zu subscriptions here, %zu on other nodes, sequence %llu",
                  nmq_trie_count(a->routes), acc_remote_count(), (unsigned long long)a->routes_seq);
         s_applied(a);
-        if (!a->accepting)
+        if (!a->accepting && !a->leaving)
             acc_net_listen(a);
     }
 }

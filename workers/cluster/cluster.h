@@ -9,6 +9,7 @@
  *   cluster_msg.c      the message types of proto/cluster.proto and their handlers
  *   cluster_admin.c    nemomq-admin's cluster commands (QUERY from the supervisor)
  *   cluster_bridge.c   this node's workers <-> the other nodes (cluster.sock)
+ *   cluster_leave.c    a live node leaving: listeners, migration, then stop
  *   cluster_main.c     the role: start, tick, stop
  *
  * The worker never blocks its loop: sockets are non-blocking, timers run from
@@ -177,6 +178,8 @@ typedef struct cluster {
     uint64_t msgs_in, msgs_out;
     void *bridge;                      /* ROUTER cluster.sock: this node's workers */
     uint64_t bridge_dropped, bridge_forwarded;
+    bool leaving;                      /* cluster leave of this node under way */
+    int64_t leave_stop_ms;             /* when to stop the node once it left */
 } cluster_t;
 
 int64_t cluster_now_ms(void);
@@ -232,6 +235,7 @@ typedef enum {
     CLUSTER_MSG_JOIN,
     CLUSTER_MSG_JOIN_REPLY,
     CLUSTER_MSG_BROKER,
+    CLUSTER_MSG_LEAVE,
     CLUSTER_MSG_MAX
 } cluster_msg_type_t;
 
@@ -269,5 +273,21 @@ void cluster_bridge_stop(cluster_t *c);
 int cluster_bridge_tick(cluster_t *c, int64_t now);
 /* A BROKER message from member p: to this node's workers. */
 void cluster_bridge_inbound(cluster_t *c, cluster_peer_t *p, const Nmq__ClusterMsg *m);
+/* fn for every local worker of a role ('a' acceptors, 'g' migration) heard from lately. */
+void cluster_bridge_each_local(cluster_t *c, char role, void (*fn)(cluster_t *c, const char *id, size_t len, void *arg),
+                               void *arg);
+bool cluster_bridge_has_migration(const cluster_t *c);
+
+/* --- leave (cluster_leave.c) ------------------------------------------------------------- */
+
+/* This node leaves: stop listening (kill: the clients too), move the queues.
+ * why: what happens, or why not (-1). */
+int cluster_leave_start(cluster_t *c, bool kill, unsigned interval, unsigned timeout, char *why, size_t len);
+/* Ask the live member p to leave. */
+int cluster_leave_ask(cluster_t *c, cluster_peer_t *p, bool kill, unsigned interval, unsigned timeout);
+void cluster_leave_on_msg(cluster_t *c, cluster_peer_t *p, const Nmq__ClusterMsg *m);
+/* The migration worker moved every queue (LEFT). */
+void cluster_leave_done(cluster_t *c);
+int cluster_leave_tick(cluster_t *c, int64_t now);
 
 #endif

@@ -54,6 +54,15 @@ static bool s_flag(const Nmq__Ctl *msg, const char *a, const char *b)
     return false;
 }
 
+/* "-i 5": the number after the flag, or dflt. */
+static unsigned s_number(const Nmq__Ctl *msg, const char *flag, unsigned dflt)
+{
+    for (size_t i = 1; i + 1 < msg->n_args; i++)
+        if (!strcmp(msg->args[i], flag))
+            return (unsigned)strtoul(msg->args[i + 1], NULL, 10);
+    return dflt;
+}
+
 static void s_fail(cluster_t *c, uint64_t query, int status, const char *why)
 {
     nmq_worker_reply_query(c->w, query, status, why, NULL, 0, NULL, 0);
@@ -335,10 +344,14 @@ static void s_leave(cluster_t *c, const Nmq__Ctl *msg)
         s_fail(c, msg->query, 2, "Usage: nemomq-admin cluster leave node=NAME@HOST");
         return;
     }
+    bool kill = s_flag(msg, "-k", "--kill");
+    unsigned interval = s_number(msg, "-i", 5), timeout = s_number(msg, "-t", 60);
     if (!strcmp(node, c->self)) {
-        s_fail(c, msg->query, 1,
-               "this is the node itself: making a live node leave (stop listeners, migrate its queues) is not "
-               "implemented yet; stop it and run `cluster leave` on another node");
+        if (cluster_leave_start(c, kill, interval, timeout, why, sizeof why) < 0) {
+            s_fail(c, msg->query, 1, why);
+            return;
+        }
+        s_fail(c, msg->query, 0, why);
         return;
     }
     if (!cluster_member_active(cluster_members_find(&c->members, node))) {
@@ -346,12 +359,19 @@ static void s_leave(cluster_t *c, const Nmq__Ctl *msg)
         s_fail(c, msg->query, 1, why);
         return;
     }
-    const cluster_peer_t *p = cluster_peer_find(c, node);
+    cluster_peer_t *p = cluster_peer_find(c, node);
     if (p && cluster_peer_running(p, cluster_now_ms())) {
+        /* a live node: it does the leaving itself (cluster_leave.c) */
+        if (cluster_leave_ask(c, p, kill, interval, timeout) < 0) {
+            snprintf(why, sizeof why, "%s is running but its link is not up: try again", node);
+            s_fail(c, msg->query, 1, why);
+            return;
+        }
         snprintf(why, sizeof why,
-                 "%s is running: making a live node leave (queue migration) is not implemented yet; stop it "
-                 "first", node);
-        s_fail(c, msg->query, 1, why);
+                 "%s stops its MQTT listeners%s and moves its queues to the other nodes; progress every %u s "
+                 "in its console.log, the online sessions too after %u s; then it stops", node,
+                 kill ? " and disconnects its clients" : "", interval, timeout);
+        s_fail(c, msg->query, 0, why);
         return;
     }
     cluster_members_remove(&c->members, node);

@@ -40,8 +40,14 @@ typedef struct {
     size_t len;
 } s_local_t;
 
-static s_local_t s_meta;
+static s_local_t s_meta, s_migration;
 static s_local_t s_queues[64];
+#define S_ACCEPTORS_MAX 64
+#define S_LOCAL_STALE_MS 5000
+static struct {
+    s_local_t id;
+    int64_t seen_ms;
+} s_acceptors[S_ACCEPTORS_MAX];
 static nmq_batch_in_t s_in;
 static char s_nodes_sig[1024];
 static int64_t s_nodes_sent_ms;
@@ -54,6 +60,42 @@ static void s_remember(s_local_t *l, const nmq_batch_in_t *in)
     l->len = in->routing_len;
     nmq_info("cluster: local worker %.*s connected", (int)l->len, l->id);
 }
+
+static void s_acceptor_seen(const nmq_batch_in_t *in)
+{
+    int64_t now = cluster_now_ms();
+    int free_slot = -1;
+    for (int i = 0; i < S_ACCEPTORS_MAX; i++) {
+        s_local_t *l = &s_acceptors[i].id;
+        if (l->len == in->routing_len && !memcmp(l->id, in->routing_id, l->len)) {
+            s_acceptors[i].seen_ms = now;
+            return;
+        }
+        if (free_slot < 0 && (!l->len || now - s_acceptors[i].seen_ms > S_LOCAL_STALE_MS))
+            free_slot = i;
+    }
+    if (free_slot >= 0 && in->routing_len <= sizeof s_acceptors[0].id.id) {
+        memcpy(s_acceptors[free_slot].id.id, in->routing_id, in->routing_len);
+        s_acceptors[free_slot].id.len = in->routing_len;
+        s_acceptors[free_slot].seen_ms = now;
+    }
+}
+
+void cluster_bridge_each_local(cluster_t *c, char role, void (*fn)(cluster_t *c, const char *id, size_t len, void *arg),
+                               void *arg)
+{
+    if (role == 'g') {
+        if (s_migration.len)
+            fn(c, s_migration.id, s_migration.len, arg);
+        return;
+    }
+    int64_t now = cluster_now_ms();
+    for (int i = 0; i < S_ACCEPTORS_MAX; i++)
+        if (s_acceptors[i].id.len && now - s_acceptors[i].seen_ms <= S_LOCAL_STALE_MS)
+            fn(c, s_acceptors[i].id.id, s_acceptors[i].id.len, arg);
+}
+
+bool cluster_bridge_has_migration(const cluster_t *c) { return s_migration.len > 0; }
 
 /* --- outbound: a local worker's batch to one node or every running one ---------------------- */
 
@@ -106,8 +148,14 @@ static void s_on_local(nmq_worker_t *w, void *arg, short revents)
         if (first->op == BROKER_OP_HELLO) {
             if (s_in.routing_id[0] == 'm')
                 s_remember(&s_meta, &s_in);
+            else if (s_in.routing_id[0] == 'g')
+                s_remember(&s_migration, &s_in);
             else if (s_in.routing_id[0] == 'q' && first->shard < 64)
                 s_remember(&s_queues[first->shard], &s_in);
+            else if (s_in.routing_id[0] == 'a')
+                s_acceptor_seen(&s_in);
+        } else if (first->op == BROKER_OP_LEFT) {
+            cluster_leave_done(c);
         } else {
             s_to_peers(c, &s_in, first->node ? first->node : "");
         }

@@ -91,6 +91,7 @@ static int s_tick(nmq_worker_t *w)
     next = s_min(next, cluster_join_tick(c, now));
     next = s_min(next, cluster_link_tick(c, now));
     next = s_min(next, cluster_bridge_tick(c, now));
+    next = s_min(next, cluster_leave_tick(c, now));
     return next;
 }
 

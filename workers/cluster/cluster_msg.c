@@ -27,7 +27,7 @@
 typedef void (s_handler_fn)(cluster_t *c, cluster_peer_t *p, const void *rid, size_t rid_len,
                             const Nmq__ClusterMsg *m);
 
-static s_handler_fn s_hello, s_welcome, s_heartbeat, s_members, s_join, s_join_reply, s_broker;
+static s_handler_fn s_hello, s_welcome, s_heartbeat, s_members, s_join, s_join_reply, s_broker, s_leave;
 
 static const struct {
     const char *name;
@@ -42,6 +42,7 @@ static const struct {
     [CLUSTER_MSG_JOIN]       = { "JOIN",       S_ON_ROUTER,               false, s_join },
     [CLUSTER_MSG_JOIN_REPLY] = { "JOIN_REPLY", S_ON_DEALER,               false, s_join_reply },
     [CLUSTER_MSG_BROKER]     = { "BROKER",     S_ON_ROUTER,               false, s_broker },
+    [CLUSTER_MSG_LEAVE]      = { "LEAVE",      S_ON_ROUTER,               false, s_leave },
 };
 
 const char *cluster_msg_name(unsigned type)
@@ -299,4 +300,10 @@ static void s_join_reply(cluster_t *c, cluster_peer_t *p, const void *rid, size_
 static void s_broker(cluster_t *c, cluster_peer_t *p, const void *rid, size_t rid_len, const Nmq__ClusterMsg *m)
 {
     cluster_bridge_inbound(c, p, m);
+}
+
+/* LEAVE: a member runs `cluster leave` for this node. */
+static void s_leave(cluster_t *c, cluster_peer_t *p, const void *rid, size_t rid_len, const Nmq__ClusterMsg *m)
+{
+    cluster_leave_on_msg(c, p, m);
 }

@@ -119,10 +119,11 @@ static int s_tick(nmq_worker_t *w)
         queue_ops_retry(q, now);
         q->next_expiry_ms = now + QUEUE_EXPIRY_SWEEP_MS;
     }
-    queue_move_tick(q, now);
+    int move = queue_move_tick(q, now);
     if (queue_ops_flush(q))
         return 0;   /* backlogs left: another turn right away */
-    return (int)(q->next_expiry_ms - now);
+    int sweep = (int)(q->next_expiry_ms - now);
+    return move < sweep ? move : sweep;
 }
 
 static void s_status(nmq_worker_t *w, char *buf, size_t len)

@@ -17,7 +17,14 @@
  * (the client started clean on B) deletes it without sending anything.
  *
  * A SESSION for a client nobody waits for (the wait ran out, a leave moves
- * queues) stays here offline, to be resumed by the next CONNECT.
+ * queues) stays here offline, to be resumed by the next CONNECT; the
+ * metadata worker is told (CLAIM), so the client's record and subscriptions
+ * come here too.
+ *
+ * cluster leave (MIGRATE from the migration worker): every session goes to the
+ * named nodes round robin, a few hundred per turn; online ones stay until
+ * their clients go (or -k made them go), or until MIGRATE comes again with
+ * `force`.  PROGRESS tells the migration worker how many are left.
  */
 #include "queue_worker.h"
 #include "nmq_log.h"
@@ -196,11 +203,10 @@ static void s_export_one(void *arg, const queue_store_msg_t *m, uint8_t qos, boo
     x->n++;
 }
 
-void queue_move_handoff(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op)
+/* The session of client goes to node (kicking its connection here), or with
+ * discard is dropped.  Returns whether there was a session. */
+static bool s_send_away(queue_worker_t *q, const char *client, const char *node, bool discard)
 {
-    if (!op->client_id || !op->node || !op->node[0])
-        return;
-    const char *client = op->client_id;
     queue_attach_t *at = nmq_hashmap_get(q->attached, client, strlen(client));
     if (at) {
         Nmq__Op *kick = nmq_batch_op(at->peer->out, BROKER_OP_KICK);
@@ -210,18 +216,18 @@ void queue_move_handoff(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__
         queue_ops_detach(q, client);
     }
     queue_session_t *s = queue_shard_find(q->shard, client);
-    if (op->remove) {
+    if (discard) {
         if (s && queue_shard_delete(q->shard, s) < 0)
             nmq_error("store error deleting session %s", client);
-        nmq_info("session %s started clean on %s: dropped here", client, op->node);
-        return;
+        nmq_info("session %s started clean on %s: dropped here", client, node);
+        return s != NULL;
     }
     queue_session_info_t info = { .proto = 4 };
     if (s)
         queue_session_info(s, &info);
-    s_export_t x = { nmq_batch_new(), client, op->node, q->cfg->nodename, info.proto, info.expiry_interval, 0 };
+    s_export_t x = { nmq_batch_new(), client, node, q->cfg->nodename, info.proto, info.expiry_interval, 0 };
     if (s && queue_session_export(q->shard, s, s_export_one, &x) < 0)
-        nmq_error("store error reading session %s for %s", client, op->node);
+        nmq_error("store error reading session %s for %s", client, node);
     Nmq__Op *end = s_session_op(&x, BROKER_OP_SESSION);
     end->has_remove = true;
     end->remove = s == NULL;
@@ -231,7 +237,94 @@ void queue_move_handoff(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__
     if (s && queue_shard_delete(q->shard, s) < 0)
         nmq_error("store error deleting session %s", client);
     q->moved_out += s != NULL;
-    nmq_info("session %s moved to %s with %zu messages", client, op->node, x.n);
+    if (s)
+        nmq_info("session %s moved to %s with %zu messages", client, node, x.n);
+    return s != NULL;
+}
+
+void queue_move_handoff(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op)
+{
+    if (op->client_id && op->node && op->node[0])
+        s_send_away(q, op->client_id, op->node, op->remove);
+}
+
+/* --- cluster leave: every session goes, round robin ---------------------------------------- */
+
+#define QUEUE_MIGRATE_PER_TURN 200
+
+static struct {
+    bool active, force;
+    char **nodes;
+    size_t nnodes, next;
+    char peer[64];
+    size_t peer_len;
+    uint64_t moved, reported_left;
+    int64_t next_report_ms;
+} s_leave;
+
+void queue_move_migrate(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op)
+{
+    if (!op->n_nodes)
+        return;
+    for (size_t i = 0; i < s_leave.nnodes; i++)
+        free(s_leave.nodes[i]);
+    free(s_leave.nodes);
+    s_leave.nodes = calloc(op->n_nodes, sizeof *s_leave.nodes);
+    for (size_t i = 0; i < op->n_nodes; i++)
+        s_leave.nodes[i] = strdup(op->nodes[i]);
+    s_leave.nnodes = op->n_nodes;
+    s_leave.force = op->force;
+    s_leave.active = true;
+    s_leave.next_report_ms = 0;
+    memcpy(s_leave.peer, in->routing_id, in->routing_len);
+    s_leave.peer_len = in->routing_len;
+    nmq_info("cluster leave: moving this worker's %zu sessions to %zu nodes%s", queue_shard_size(q->shard),
+             op->n_nodes, op->force ? ", online ones too" : "");
+}
+
+typedef struct {
+    queue_worker_t *q;
+    char **ids;
+    size_t n, cap, online;
+} s_pick_t;
+
+static void s_pick(queue_session_t *s, void *arg)
+{
+    s_pick_t *p = arg;
+    const char *cid = queue_session_client_id(s);
+    if (!s_leave.force && nmq_hashmap_get(p->q->attached, cid, strlen(cid))) {
+        p->online++;
+        return;
+    }
+    if (p->n == QUEUE_MIGRATE_PER_TURN)
+        return;
+    p->ids[p->n++] = strdup(cid);
+}
+
+static int s_migrate(queue_worker_t *q, int64_t now)
+{
+    s_pick_t p = { q, calloc(QUEUE_MIGRATE_PER_TURN, sizeof(char *)), 0, QUEUE_MIGRATE_PER_TURN, 0 };
+    queue_shard_each(q->shard, s_pick, &p);
+    for (size_t i = 0; i < p.n; i++) {
+        const char *node = s_leave.nodes[s_leave.next++ % s_leave.nnodes];
+        s_leave.moved += s_send_away(q, p.ids[i], node, false);
+        free(p.ids[i]);
+    }
+    free(p.ids);
+    uint64_t left = queue_shard_size(q->shard);
+    if (left != s_leave.reported_left || now >= s_leave.next_report_ms) {
+        queue_peer_t *peer = queue_ops_peer(q, s_leave.peer, s_leave.peer_len);
+        if (peer) {
+            Nmq__Op *op = nmq_batch_op(peer->out, BROKER_OP_PROGRESS);
+            op->has_shard = op->has_moved = op->has_left = true;
+            op->shard = (uint32_t)q->slot;
+            op->moved = s_leave.moved;
+            op->left = left;
+        }
+        s_leave.reported_left = left;
+        s_leave.next_report_ms = now + 1000;
+    }
+    return p.n == QUEUE_MIGRATE_PER_TURN ? 0 : 200;
 }
 
 /* --- receiving one ------------------------------------------------------------------------ */
@@ -296,12 +389,19 @@ void queue_move_session(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__
         if (s)
             queue_shard_disconnect(q->shard, s, now, -1);
     }
-    if (*pc && (*pc)->waiting_session)
+    if (*pc && (*pc)->waiting_session) {
         s_resume(q, pc);
+    } else if (!op->remove) {
+        /* nobody waits for it (a cluster leave sent it): its record and
+         * subscriptions come here too */
+        Nmq__Op *ask = nmq_batch_op(q->meta_out, BROKER_OP_CLAIM);
+        ask->client_id = nmq_batch_strdup(q->meta_out, op->client_id, strlen(op->client_id));
+    }
 }
 
-void queue_move_tick(queue_worker_t *q, int64_t now)
+int queue_move_tick(queue_worker_t *q, int64_t now)
 {
+    int next = s_leave.active ? s_migrate(q, now) : 1000;
     for (queue_claim_t **pc = &q->claims; *pc;) {
         if (now < (*pc)->deadline_ms) {
             pc = &(*pc)->next;
@@ -320,10 +420,19 @@ void queue_move_tick(queue_worker_t *q, int64_t now)
         nmq_batch_destroy(&b);
         s_next_hello_ms = now + QUEUE_HELLO_MS;
     }
+    for (queue_claim_t *c = q->claims; c; c = c->next)
+        if (c->deadline_ms - now < next)
+            next = c->deadline_ms > now ? (int)(c->deadline_ms - now) : 0;
+    return next;
 }
 
 void queue_move_stop(queue_worker_t *q)
 {
+    for (size_t i = 0; i < s_leave.nnodes; i++)
+        free(s_leave.nodes[i]);
+    free(s_leave.nodes);
+    s_leave.nodes = NULL;
+    s_leave.nnodes = 0;
     while (q->claims) {
         queue_claim_t *c = q->claims;
         q->claims = c->next;

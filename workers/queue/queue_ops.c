@@ -350,6 +350,7 @@ static s_op_fn *const s_ops[BROKER_OP_MAX] = {
     [BROKER_OP_HANDOFF] = queue_move_handoff,
     [BROKER_OP_SESSION_MSG] = queue_move_session_msg,
     [BROKER_OP_SESSION] = queue_move_session,
+    [BROKER_OP_MIGRATE] = queue_move_migrate,
 };
 
 void queue_ops_dispatch(queue_worker_t *q, const nmq_batch_in_t *in)

@@ -1041,13 +1041,13 @@ int queue_session_import(queue_shard_t *self, queue_session_t *s, const queue_st
     queue_target_t t = { .client_id = s->client_id, .qos = qos, .retain = retain, .n_sub_ids = n_sub_ids,
                          .sub_ids = sub_ids };
     int rc = queue_shard_append(self, msg, &t, 1, now);
-    if (rc <= 0 || !inflight || qos == 0)
+    s_entry_t *e = s->queued.tail;
+    if (rc <= 0 || !inflight || !e || e->qos == 0)   /* the entry's QoS: as it is delivered */
         return rc;
     /* it was sent on the old node: in flight here too, so it goes out again
      * with DUP set, under an id of this session */
-    s_entry_t *e = s->queued.tail;
     uint16_t pid = s_pid_alloc(s);
-    if (!e || !pid)
+    if (!pid)
         return rc;
     if (s->durable) {
         queue_store_entry_t se = s_entry_view(e);

@@ -96,8 +96,10 @@ void queue_move_claimed(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__
 void queue_move_handoff(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op);
 void queue_move_session_msg(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op);
 void queue_move_session(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op);
-/* Held ATTACHes whose answer is late go ahead without; HELLO to the cluster worker. */
-void queue_move_tick(queue_worker_t *q, int64_t now);
+void queue_move_migrate(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op);
+/* Held ATTACHes whose answer is late go ahead without; HELLO to the cluster
+ * worker; a leave's next sessions.  ms until it wants to run again. */
+int queue_move_tick(queue_worker_t *q, int64_t now);
 void queue_move_stop(queue_worker_t *q);
 void queue_ops_dispatch(queue_worker_t *q, const nmq_batch_in_t *in);
 /* The turn's end: deliveries, commit, send.  True when sessions still have
