@@ -67,6 +67,7 @@ typedef struct nmq_config {
     nmq_listener_conf_t listeners[NMQ_MAX_LISTENERS];
     int nr_listeners;
     char listener_vmq_clustering[NMQ_CONF_STR_MAX]; /* ip:port */
+    bool listener_vmq_encryption;               /* CURVE on the cluster links (on) */
     int portmap_port;                           /* portmap.port = 4369 (epmd's) */
     int listener_nr_of_acceptors;               /* listener.nr_of_acceptors = 2 */
     int listener_max_connections;               /* -1 = unlimited */

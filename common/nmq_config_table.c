@@ -86,6 +86,10 @@ static const nmq_config_key_t s_keys[] = {
     { K("listener.vmq.clustering", NMQ_CT_ADDR, listener_vmq_clustering),
       .default_value = "127.0.0.1:44053",
       .doc = "Address the other nodes of the cluster connect to." },
+    { K("listener.vmq.encryption", NMQ_CT_BOOL, listener_vmq_encryption), .default_value = "on",
+      .doc = "Encrypt the cluster links (ZeroMQ CURVE, keys derived from distributed_cookie).  off: the links "
+             "are authenticated by a password derived from the cookie, sent in clear, and nothing is "
+             "encrypted; for a network you trust.  Every node of a cluster must say the same." },
     { K("portmap.port", NMQ_CT_INT, portmap_port), .default_value = "4369", .min = 1, .max = 65535,
       .doc = "TCP port of the host's port mapper (epmd's 4369) on the nodename's host: names to cluster ports." },
     { K("listener.nr_of_acceptors", NMQ_CT_INT, listener_nr_of_acceptors),

@@ -30,6 +30,9 @@ Settings, chosen so that both brokers do the same work:
   Mosquitto  max_inflight_messages 1000 (the same window per client),
              max_queued_messages 0 (no limit, as nemomq's -1), persistence
              false, set_tcp_nodelay true, log to file (errors and warnings)
+  rows 9, 10 two nodes of one cluster on the same CPU, publishers on A and
+             subscribers on B, cluster links encrypted (CURVE) or not
+             (listener.vmq.encryption = off), beside one node alone
   load       MQTT 3.1.1, 64-byte payloads; "max" is as fast as possible with
              16 QoS 1 messages in flight per publisher (QoS 0: TCP paces it)
 
@@ -188,6 +191,9 @@ class Broker:
     def pinned(self, argv):
         return ["taskset", "-c", str(self.cpu)] + argv if self.cpu is not None else argv
 
+    def host_args(self):
+        return ["-H", "127.0.0.1:%d" % self.port]
+
     def cpu_idle(self, limit=15.0):
         """Wait until the broker has gone quiet (below 5 % of a core) after a run."""
         deadline = time.monotonic() + limit
@@ -306,6 +312,67 @@ class Nemomq(Broker):
         self.sup = None
 
 
+class NemomqPair(Broker):
+    """Two nemomq nodes joined in a cluster on this machine (the same CPU):
+    publishers connect to A, subscribers to B, so every message crosses the
+    cluster link."""
+    name = "nemomq-pair"
+
+    def __init__(self, cpu, **extra):
+        super().__init__(cpu)
+        pm = free_port()
+        common = {"portmap.port": pm, "distributed_cookie": "bench-cookie"}
+        common.update(extra)
+        self.a = Nemomq(cpu, **common)
+        self.b = Nemomq(cpu, **common)
+        self.log_path = self.a.log_path
+        self.watch = self.a.watch + self.b.watch
+        self.PROBLEM = Nemomq.PROBLEM
+
+    def host_args(self):
+        return ["--pub-host", "127.0.0.1:%d" % self.a.port, "--sub-host", "127.0.0.1:%d" % self.b.port]
+
+    def start(self):
+        self.a.start()
+        self.b.start()
+        r = subprocess.run([ADMIN, "-c", self.b.conf, "cluster", "join",
+                            "discovery-node=%s" % self.a.settings["nodename"]], capture_output=True, text=True,
+                           timeout=30)
+        if r.returncode != 0:
+            raise RuntimeError("cluster join failed: %s" % r.stderr.strip())
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:   # both accept clients: no netsplit left
+            if all(self.connack_ok(n.port) for n in (self.a, self.b)):
+                return
+            time.sleep(0.2)
+        raise RuntimeError("the two nodes did not form a whole cluster in 30 s")
+
+    @staticmethod
+    def connack_ok(port):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                body = b"\x00\x04MQTT\x04\x02\x00\x1e\x00\x05probe"
+                s.sendall(bytes([0x10, len(body)]) + body)
+                return s.recv(4)[3:4] == b"\x00"
+        except OSError:
+            return False
+
+    def alive(self):
+        return self.a.alive() and self.b.alive()
+
+    def pids(self):
+        return self.a.pids() + self.b.pids()
+
+    def stop(self):
+        self.a.stop()
+        self.b.stop()
+
+    def cleanup(self):
+        self.a.cleanup()
+        self.b.cleanup()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class Mosquitto(Broker):
     name = "mosquitto"
     PROBLEM = re.compile(r"error|warning", re.I)
@@ -362,7 +429,7 @@ def run_load(broker, args, load_cpu, timeout):
     """nemomq-bench against broker; returns a dict of figures (the tool's
     key=value line, plus cpu_s, peak_mib, mem_kib_per_conn, load_cpu_s,
     notes)."""
-    argv = [BENCH] + args + ["-H", "127.0.0.1:%d" % broker.port]
+    argv = [BENCH] + args + broker.host_args()
     if load_cpu is not None:
         argv = ["taskset", "-c", str(load_cpu)] + argv
     log("\n$ " + " ".join(argv))
@@ -508,6 +575,13 @@ def scenarios():
                  [DELIVERED, LOST, lat("p50"), lat("p99")],
                  [("sync on", lambda cpu: Nemomq(cpu, **{"message_store.sync": "on"})),
                   ("sync off", lambda cpu: Nemomq(cpu, **{"message_store.sync": "off"}))]),
+        Scenario(9, "nemomq: p2p %s, QoS 1, 2 nodes, CURVE" % pairs, ["p2p", "-n", pairs, "-q", "1"],
+                 [DELIVERED, LOST, lat("p50"), lat("p99")],
+                 [("2 nodes, encrypted", lambda cpu: NemomqPair(cpu)), ("one node", lambda cpu: Nemomq(cpu))]),
+        Scenario(10, "nemomq: p2p %s, QoS 1, 2 nodes, plain" % pairs, ["p2p", "-n", pairs, "-q", "1"],
+                 [DELIVERED, LOST, lat("p50"), lat("p99")],
+                 [("2 nodes, plain", lambda cpu: NemomqPair(cpu, **{"listener.vmq.encryption": "off"})),
+                  ("one node", lambda cpu: Nemomq(cpu))]),
     ]
 
 
@@ -600,7 +674,8 @@ def print_table(all_results, cpus, broker_info):
     for k, v in broker_info.items():
         out.append("  %-9s %s" % (k + ":", v))
     out.append("A = nemomq, B = Mosquitto; row 7: nemomq alone; row 8: A = nemomq with message_store.sync on, "
-               "B = the same node with it off")
+               "B = the same node with it off; rows 9, 10: A = two nodes (publishers on one, subscribers on the "
+               "other; links encrypted in 9, not in 10), B = one node")
     out.append("A/B: median of the per-round ratios; CPU s and peak RSS: the broker's processes during a run, "
                "A/B; load CPU s: nemomq-bench, A/B")
     out.append("'!': from a run that did not go as planned (see the notes); 'failed': no figure at all; "

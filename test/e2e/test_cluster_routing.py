@@ -4,6 +4,7 @@ Cross-node delivery, subscriptions and retained messages replicated to every
 node, session takeover across nodes with its queue, shared subscriptions by
 policy."""
 import socket
+import struct
 import threading
 import time
 import unittest
@@ -60,6 +61,26 @@ class TestClusterRouting(ClusterCase):
                 s.nothing(0.2)
         for s in list(subs.values()) + [pub]:
             s.disconnect()
+
+    def test_cluster_links_without_encryption_still_need_the_cookie(self):
+        c1 = self.node("c1", listener__vmq__encryption="off")
+        c2 = self.node("c2", listener__vmq__encryption="off")
+        bad = self.node("c3", cookie="another-cookie", listener__vmq__encryption="off")
+        self.assertEqual(self.join(c2, c1).returncode, 0)
+        self.wait_show(c1, {c1.name: "true", c2.name: "true"})
+        for n in (c1, c2):
+            self.wait_whole(n)
+        sub = Client(c2.port, "plain-sub")
+        sub.subscribe("plain/#", 1)
+        pub = Client(c1.port, "plain-pub")
+        m, _ = until_delivered(pub, sub, "plain/t", b"in clear", 1)
+        self.assertEqual(m.payload, b"in clear")
+        r = self.join(bad, c1)
+        self.assertNotEqual(r.returncode, 0)
+        wait_for(lambda: "wrong cookie" in c1.log(), 10, what="the refusal in c1's log")
+        self.assertNotIn(bad.name, self.show(c1))
+        sub.disconnect()
+        pub.disconnect()
 
     def test_cluster_retained_and_subscriptions_are_visible_on_every_node(self):
         c1, c2, c3 = self.cluster_of_three()
@@ -247,6 +268,55 @@ class TestClusterLeave(ClusterCase):
         self.assertIn("no other node of the cluster is running", r.stderr)
 
 
+class TestClusterNetsplit(ClusterCase):
+    @staticmethod
+    def publish5(raw, pid, topic=b"split/t"):
+        """A 5.0 QoS 1 PUBLISH on a raw connection; the PUBACK's reason code."""
+        body = struct.pack("!H", len(topic)) + topic + struct.pack("!H", pid) + b"\x00" + b"x"
+        raw.sendall(bytes([0x32, len(body)]) + body)
+        ack = raw.recv(64)
+        assert ack[0] == 0x40, ack
+        return ack[4] if ack[1] > 2 else 0
+
+    def test_cluster_netsplit_refuses_what_the_allow_flags_do_not_allow(self):
+        c1, c2 = self.node("c1"), self.node("c2")
+        self.assertEqual(self.join(c2, c1).returncode, 0)
+        self.wait_show(c1, {c1.name: "true", c2.name: "true"})
+        self.wait_whole(c1)
+        sub = Client(c1.port, "split-sub")
+        raw = socket.create_connection(("127.0.0.1", c1.port), timeout=5)
+        self.addCleanup(raw.close)
+        raw.sendall(BrokerCase.connect_packet(b"split-pub5", 5))
+        connack = raw.recv(64)
+        self.assertEqual((connack[0], connack[3]), (0x20, 0))
+        self.kill_tree(c2)
+        self.wait_show(c1, {c1.name: "true", c2.name: "false"})
+        # CONNECT: 3.1.1 CONNACK 3 (server unavailable)
+        wait_for(lambda: self.connack(c1) == 3, 10, what="CONNECT refused during the netsplit")
+        self.assertIn("netsplit: 1 of 1 other nodes unreachable", c1.log())
+        # SUBSCRIBE: 0x80; 5.0 PUBLISH QoS 1: PUBACK 0x80
+        self.assertEqual(sub.subscribe("split/#", 1), [128])
+        self.assertEqual(self.publish5(raw, 1), 0x80)
+        # each flag opens its door
+        self.assertEqual(c1.admin("set", "allow_register_during_netsplit=on", "allow_publish_during_netsplit=on",
+                                  "allow_subscribe_during_netsplit=on").returncode, 0)
+        wait_for(lambda: self.connack(c1) == 0, 10, what="CONNECT accepted with allow_register_during_netsplit")
+        self.assertEqual(sub.subscribe("split/#", 1), [1])
+        self.assertEqual(self.publish5(raw, 2), 0)
+        self.assertEqual(sub.expect(1)[0].payload, b"x")
+        wait_for(lambda: {m["name"]: m["value"] for m in c1.admin_json("metrics", "show")}
+                 .get("netsplit_refused", 0) >= 3, 10, what="netsplit_refused counted")
+        # healed: the defaults again, and nothing is refused
+        self.assertEqual(c1.admin("set", "allow_register_during_netsplit=off", "allow_publish_during_netsplit=off",
+                                  "allow_subscribe_during_netsplit=off").returncode, 0)
+        c2.start()
+        self.wait_show(c1, {c1.name: "true", c2.name: "true"}, 20)
+        self.wait_whole(c1)
+        self.assertEqual(self.publish5(raw, 3), 0)
+        self.assertIn("netsplit healed", c1.log())
+        sub.disconnect()
+
+
 class TestClusterShared(ClusterCase):
     def counts(self, clients, n):
         got = {}
@@ -268,6 +338,8 @@ class TestClusterShared(ClusterCase):
         c1, c2 = self.node("c1"), self.node("c2")
         self.assertEqual(self.join(c2, c1).returncode, 0)
         self.wait_show(c1, {c1.name: "true", c2.name: "true"})
+        for n in (c1, c2):
+            self.wait_whole(n)
         m1 = Client(c1.port, "member-1")
         m2 = Client(c2.port, "member-2")
         for m in (m1, m2):

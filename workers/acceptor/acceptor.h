@@ -122,6 +122,7 @@ typedef struct acc_counters {
     uint64_t mqtt_invalid_msg_size_error, mqtt_publish_auth_error, mqtt_subscribe_auth_error;
     uint64_t client_keepalive_expired, router_matches_local, router_matches_remote;
     uint64_t queue_message_drop;     /* QoS 0 dropped for a client whose output backs up */
+    uint64_t netsplit_refused;       /* CONNECT/PUBLISH/SUBSCRIBE/UNSUBSCRIBE refused in a netsplit */
 } acc_counters_t;
 
 typedef struct acceptor {
@@ -134,6 +135,7 @@ typedef struct acceptor {
     int nlisten;
     bool accepting;
     bool leaving;                /* cluster leave: never listen again */
+    bool netsplit;               /* a member of the cluster is unreachable (NODES) */
     acc_conn_t **conns;          /* by fd */
     uint32_t *gens;              /* by fd */
     int max_fds;

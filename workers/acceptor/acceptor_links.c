@@ -175,7 +175,30 @@ static void s_on_leave(acceptor_t *a, const nmq_batch_in_t *in, const Nmq__Op *o
     }
 }
 
+/* NODES from the metadata worker's feed, every second: a member that is not
+ * running means a netsplit, and the allow_*_during_netsplit flags apply. */
+static void s_on_nodes(acceptor_t *a, const nmq_batch_in_t *in, const Nmq__Op *op)
+{
+    size_t missing = 0;
+    for (size_t i = 0; i < op->n_members; i++) {
+        bool up = false;
+        for (size_t k = 0; k < op->n_nodes && !up; k++)
+            up = !strcmp(op->nodes[k], op->members[i]);
+        missing += !up;
+    }
+    bool split = missing > 0;
+    if (split != a->netsplit && a->slot == 0) {
+        if (split)
+            nmq_warn("netsplit: %zu of %zu other nodes unreachable; refusing CONNECT, PUBLISH, SUBSCRIBE and "
+                     "UNSUBSCRIBE unless allow_*_during_netsplit say otherwise", missing, op->n_members);
+        else
+            nmq_info("netsplit healed: every node of the cluster is reachable");
+    }
+    a->netsplit = split;
+}
+
 static s_handler_fn *const s_handlers[BROKER_OP_MAX] = {
+    [BROKER_OP_NODES] = s_on_nodes,
     [BROKER_OP_LEAVE] = s_on_leave,
     [BROKER_OP_HELLO] = s_on_hello,
     [BROKER_OP_PRESENCE] = s_on_presence,

@@ -100,7 +100,7 @@ static const struct {
     ACC_COUNTER(mqtt_disconnect_received), ACC_COUNTER(mqtt_disconnect_sent),
     ACC_COUNTER(mqtt_invalid_msg_size_error), ACC_COUNTER(mqtt_publish_auth_error),
     ACC_COUNTER(mqtt_subscribe_auth_error), ACC_COUNTER(client_keepalive_expired),
-    ACC_COUNTER(router_matches_local), ACC_COUNTER(router_matches_remote), ACC_COUNTER(queue_message_drop),
+    ACC_COUNTER(router_matches_local), ACC_COUNTER(router_matches_remote), ACC_COUNTER(queue_message_drop), ACC_COUNTER(netsplit_refused),
 };
 
 static void s_metrics(nmq_worker_t *w)

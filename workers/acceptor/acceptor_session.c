@@ -223,6 +223,10 @@ static void s_on_connect(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet_t *
     uint8_t auth = acc_auth_connect(a, c->username, cn->password.ptr, cn->password.len, cn->has_password);
     if (auth)
         return s_refuse(a, c, auth, auth == 0x87 ? "anonymous clients are not allowed" : "bad user name or password");
+    if (a->netsplit && !cfg->allow_register_during_netsplit) {
+        a->c.netsplit_refused++;
+        return s_refuse(a, c, 0x88, "the cluster is split (netsplit) and allow_register_during_netsplit is off");
+    }
     if (cn->will) {
         char *wt = s_strndup(&cn->will_topic);
         bool ok = acc_auth_publish(a, c, wt);
@@ -506,6 +510,14 @@ static void s_on_publish(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet_t *
         s_ack(a, c, NMQ_MQTT_PUBREC, pub->packet_id, 0);   /* a resent PUBLISH: once is enough */
         return;
     }
+    if (a->netsplit && !a->cfg->allow_publish_during_netsplit) {
+        /* as VerneMQ: not taken while the cluster is split; 5.0 is told, a
+         * 3.x publisher gets no ack and sends it again later */
+        a->c.netsplit_refused++;
+        if (c->level == NMQ_MQTT_V5 && pub->qos > 0)
+            s_ack(a, c, pub->qos == 1 ? NMQ_MQTT_PUBACK : NMQ_MQTT_PUBREC, pub->packet_id, 0x80);
+        return;
+    }
     if (pub->qos > 0 && c->level == NMQ_MQTT_V5 && c->inflight_in >= (uint32_t)a->cfg->receive_max_client)
         return acc_session_disconnect(a, c, 0x93);   /* receive maximum exceeded [MQTT-3.3.4-7] */
     if (pub->qos > 0)
@@ -621,6 +633,9 @@ static void s_on_subscribe(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet_t
         else if (!acc_auth_subscribe(a, c, s->filter)) {
             s->qos = 0x87;   /* not authorized */
             a->c.mqtt_subscribe_auth_error++;
+        } else if (a->netsplit && !a->cfg->allow_subscribe_during_netsplit) {
+            s->qos = 0x80;   /* the cluster is split */
+            a->c.netsplit_refused++;
         }
         op->subs[op->n_subs++] = s;
     }
@@ -630,6 +645,26 @@ static void s_on_unsubscribe(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet
 {
     const nmq_mqtt_unsubscribe_t *un = &p->u.unsubscribe;
     a->c.mqtt_unsubscribe_received++;
+    if (a->netsplit && !a->cfg->allow_unsubscribe_during_netsplit) {
+        /* 5.0 answers 0x80 for each filter; 3.1.1 has no refusal: no UNSUBACK */
+        a->c.netsplit_refused++;
+        if (c->level < NMQ_MQTT_V5)
+            return;
+        Nmq__Op refused = NMQ__OP__INIT;
+        uint32_t codes[256];
+        refused.op = BROKER_OP_UNSUBSCRIBED;
+        refused.packet_id = un->packet_id;
+        refused.n_codes = un->count < 256 ? un->count : 256;
+        for (size_t i = 0; i < refused.n_codes; i++)
+            codes[i] = 0x80;
+        refused.codes = codes;
+        Nmq__ConnRef ref = NMQ__CONN_REF__INIT;
+        ref.has_conn = true;
+        ref.conn = c->id;
+        refused.conn = &ref;
+        acc_session_subscribed(a, &refused);
+        return;
+    }
     Nmq__Op *op = s_meta_request(a, c, BROKER_OP_UNSUBSCRIBE, un->packet_id, un->count);
     nmq_mqtt_iter_t it = { 0 };
     nmq_mqtt_slice_t f;

@@ -4,7 +4,8 @@
  * member with a DEALER of its own whose routing id is its nodename, so a pair
  * of nodes has two links, one dialed from each side.  What a node sends of
  * its own accord goes out on its DEALERs; the ROUTER only answers (WELCOME,
- * JOIN_REPLY, a heartbeat for a heartbeat).  All of it is CURVE (see
+ * JOIN_REPLY, a heartbeat for a heartbeat).  All of it is CURVE (or, with
+ * listener.vmq.encryption off, PLAIN with a password from the cookie) (see
  * cluster_keys.c); ROUTER_HANDOVER lets a restarted peer's new connection take
  * its name over from a dead one.
  *
@@ -370,9 +371,14 @@ static void s_dial(cluster_t *c, cluster_peer_t *p)
     snprintf(ep, sizeof ep, "tcp://%s", p->addr);
     p->dealer = zmq_socket(nmq_worker_zctx(c->w), ZMQ_DEALER);
     zmq_setsockopt(p->dealer, ZMQ_ROUTING_ID, c->self, strlen(c->self));
-    zmq_setsockopt(p->dealer, ZMQ_CURVE_SERVERKEY, c->keys.server_public, 40);
-    zmq_setsockopt(p->dealer, ZMQ_CURVE_PUBLICKEY, c->keys.client_public, 40);
-    zmq_setsockopt(p->dealer, ZMQ_CURVE_SECRETKEY, c->keys.client_secret, 40);
+    if (c->cfg->listener_vmq_encryption) {
+        zmq_setsockopt(p->dealer, ZMQ_CURVE_SERVERKEY, c->keys.server_public, 40);
+        zmq_setsockopt(p->dealer, ZMQ_CURVE_PUBLICKEY, c->keys.client_public, 40);
+        zmq_setsockopt(p->dealer, ZMQ_CURVE_SECRETKEY, c->keys.client_secret, 40);
+    } else {
+        zmq_setsockopt(p->dealer, ZMQ_PLAIN_USERNAME, "nemomq", 6);
+        zmq_setsockopt(p->dealer, ZMQ_PLAIN_PASSWORD, c->keys.client_public, 40);
+    }
     s_setopt_int(p->dealer, ZMQ_LINGER, 0);
     s_setopt_int(p->dealer, ZMQ_IMMEDIATE, 1);
     s_setopt_int(p->dealer, ZMQ_RECONNECT_IVL, 200);
@@ -602,8 +608,12 @@ int cluster_link_start(cluster_t *c)
     if (cluster_zap_start(c) < 0)
         return -1;
     c->router = zmq_socket(nmq_worker_zctx(c->w), ZMQ_ROUTER);
-    s_setopt_int(c->router, ZMQ_CURVE_SERVER, 1);
-    zmq_setsockopt(c->router, ZMQ_CURVE_SECRETKEY, c->keys.server_secret, 40);
+    if (c->cfg->listener_vmq_encryption) {
+        s_setopt_int(c->router, ZMQ_CURVE_SERVER, 1);
+        zmq_setsockopt(c->router, ZMQ_CURVE_SECRETKEY, c->keys.server_secret, 40);
+    } else {
+        s_setopt_int(c->router, ZMQ_PLAIN_SERVER, 1);   /* cluster_zap.c checks the password */
+    }
     zmq_setsockopt(c->router, ZMQ_ZAP_DOMAIN, CLUSTER_ZAP_DOMAIN, strlen(CLUSTER_ZAP_DOMAIN));
     s_setopt_int(c->router, ZMQ_ROUTER_HANDOVER, 1);
     s_setopt_int(c->router, ZMQ_ROUTER_MANDATORY, 1);

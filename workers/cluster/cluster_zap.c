@@ -1,7 +1,7 @@
 /* cluster_zap — who may open a link to this node: the ZAP handler (RFC 27)
  * of the cluster ROUTER.
  *
- * libzmq asks inproc://zeromq.zap.01 about every CURVE handshake on the
+ * libzmq asks inproc://zeromq.zap.01 about every CURVE (or PLAIN) handshake on the
  * ROUTER; we answer on the worker's loop (a REP socket, never waited on) with
  * 200 for the client key distributed_cookie gives (cluster_keys.c) and 400
  * for anything else.  A refused node learns nothing: the handshake ends
@@ -122,6 +122,17 @@ static bool s_frame_is(zmq_msg_t *f, const char *s)
     return zmq_msg_size(f) == strlen(s) && !memcmp(zmq_msg_data(f), s, zmq_msg_size(f));
 }
 
+/* CURVE: the client key the cookie gives; PLAIN (listener.vmq.encryption
+ * off): the same key, Z85, as the password. */
+static bool s_admitted(const cluster_t *c, zmq_msg_t *f, int n)
+{
+    if (c->cfg->listener_vmq_encryption)
+        return s_frame_is(&f[5], "CURVE") && zmq_msg_size(&f[6]) == 32 &&
+               !memcmp(zmq_msg_data(&f[6]), c->keys.client_public_bin, 32);
+    return n == S_ZAP_FRAMES + 1 && s_frame_is(&f[5], "PLAIN") && s_frame_is(&f[6], "nemomq") &&
+           s_frame_is(&f[7], c->keys.client_public);
+}
+
 static void s_on_zap(nmq_worker_t *w, void *arg, short revents)
 {
     cluster_t *c = arg;
@@ -155,8 +166,7 @@ static void s_on_zap(nmq_worker_t *w, void *arg, short revents)
         if (n < S_ZAP_FRAMES || !s_frame_is(&f[0], "1.0")) {
             s_refused(c, peer, "malformed ZAP request");
             s_reply(c->zap, n >= 2 ? &f[1] : NULL, "500", "malformed request");
-        } else if (!s_frame_is(&f[5], "CURVE") || zmq_msg_size(&f[6]) != 32 ||
-                   memcmp(zmq_msg_data(&f[6]), c->keys.client_public_bin, 32)) {
+        } else if (!s_admitted(c, f, n)) {
             s_refused(c, peer, "wrong cookie (its key is not the one distributed_cookie gives)");
             s_reply(c->zap, &f[1], "400", "wrong cookie");
         } else {

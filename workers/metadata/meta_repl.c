@@ -649,6 +649,16 @@ static void s_nodes(meta_t *m, const Nmq__Op *op)
             s_send_digest(m, p->name);
         }
     }
+    /* the acceptors judge netsplits from it (allow_*_during_netsplit) */
+    Nmq__Op *fwd = nmq_batch_op(m->deltas, BROKER_OP_NODES);
+    fwd->n_nodes = op->n_nodes;
+    fwd->nodes = nmq_batch_alloc(m->deltas, (op->n_nodes + 1) * sizeof *fwd->nodes);
+    for (size_t k = 0; k < op->n_nodes; k++)
+        fwd->nodes[k] = nmq_batch_strdup(m->deltas, op->nodes[k], strlen(op->nodes[k]));
+    fwd->n_members = op->n_members;
+    fwd->members = nmq_batch_alloc(m->deltas, (op->n_members + 1) * sizeof *fwd->members);
+    for (size_t k = 0; k < op->n_members; k++)
+        fwd->members[k] = nmq_batch_strdup(m->deltas, op->members[k], strlen(op->members[k]));
 }
 
 void meta_repl_op(meta_t *m, const nmq_batch_in_t *in, const Nmq__Op *op)
