@@ -248,8 +248,10 @@ void acc_remote_snapshot_commit(acceptor_t *a);
 size_t acc_remote_count(void);
 /* Match every remote node's trie; FORWARD ops for their ordinary recipients.
  * The number of recipients and shares matched. */
-size_t acc_remote_match(acceptor_t *a, const Nmq__Msg *msg, const uint8_t *payload, size_t len,
-                        const char *pub, size_t pub_len);
+size_t acc_remote_match(acceptor_t *a, uint64_t req, const acc_conn_t *from, const Nmq__Msg *msg,
+                        const uint8_t *payload, size_t len, const char *pub, size_t pub_len);
+/* Nodes this PUBLISH went to (each answers APPENDED for QoS 1/2). */
+int acc_remote_forwarded(void);
 /* One member for every (group, filter) matched here or on another node. */
 void acc_remote_shares(acceptor_t *a, const nmq_trie_result_t *local, const Nmq__Msg *msg,
                        const uint8_t *payload, size_t len, acc_online_fn *online, acc_pick_local_fn *pick_local,

@@ -16,9 +16,12 @@
  *   local_only    local members only;
  *   random        every member, online ones (remote ones count as online) first.
  *
- * A remote copy is sent and not confirmed: the publisher's PUBACK waits for
- * this node's queue workers only.  A link that is down drops the copy (the
- * cluster worker counts it).
+ * A QoS 1/2 copy carries the publisher's request and connection: the other
+ * node's cluster worker answers APPENDED once its queue workers committed it,
+ * and the publisher's PUBACK/PUBREC waits for that as for a local shard, so a
+ * publisher never runs ahead of the link.  A link that is down, or a node that
+ * does not answer in time, is answered for by our cluster worker (the copy is
+ * counted as dropped, cluster_bridge.c).
  */
 #include "acceptor.h"
 #include "nmq_hashmap.h"
@@ -38,6 +41,9 @@ typedef struct {
 
 static s_node_t *s_nodes;
 static size_t s_n;
+static uint64_t s_req;                 /* the PUBLISH being routed, for its FORWARDs */
+static const acc_conn_t *s_from;
+static acceptor_t *s_acceptor;
 static uint64_t s_rng = 0x2545F4914F6CDD1Dull;
 
 static s_node_t *s_node(const char *name, bool add)
@@ -113,6 +119,11 @@ static Nmq__Op *s_forward(s_node_t *n, const Nmq__Msg *msg, const uint8_t *paylo
     m->payload_frame = nmq_batch_payload(b, payload, len);
     op->msg = m;
     op->recipients = nmq_batch_alloc(b, cap * sizeof *op->recipients);
+    if (msg->qos > 0 && s_from) {
+        op->has_req = true;
+        op->req = s_req;
+        op->conn = acc_conn_ref(s_acceptor, b, s_from);
+    }
     n->op = op;
     return op;
 }
@@ -138,10 +149,13 @@ static void s_recipient(s_node_t *n, Nmq__Op *op, const char *client, size_t cle
 /* The shares of every node's match, for acc_remote_pick. */
 static size_t s_cap(const s_node_t *n) { return n->res.n_recipients + n->res.n_shares + 1; }
 
-size_t acc_remote_match(acceptor_t *a, const Nmq__Msg *msg, const uint8_t *payload, size_t len,
-                        const char *pub, size_t pub_len)
+size_t acc_remote_match(acceptor_t *a, uint64_t req, const acc_conn_t *from, const Nmq__Msg *msg,
+                        const uint8_t *payload, size_t len, const char *pub, size_t pub_len)
 {
     size_t total = 0;
+    s_req = req;
+    s_from = from;
+    s_acceptor = a;
     size_t tlen = strlen(msg->topic);
     for (size_t i = 0; i < s_n; i++) {
         s_node_t *n = &s_nodes[i];
@@ -276,6 +290,14 @@ void acc_remote_shares(acceptor_t *a, const nmq_trie_result_t *local, const Nmq_
                 s_pick(a, NULL, sh->group, sh->group_len, sh->filter, sh->filter_len, msg, payload, len,
                        online, &cands, &cap);
         }
+}
+
+int acc_remote_forwarded(void)
+{
+    int n = 0;
+    for (size_t i = 0; i < s_n; i++)
+        n += s_nodes[i].op != NULL;
+    return n;
 }
 
 /* --- the cluster worker ------------------------------------------------------------------------- */

@@ -319,7 +319,7 @@ int acc_routes_publish(acceptor_t *a, uint64_t req, const acc_conn_t *from, cons
     const char *pub = from ? from->client_id : NULL;
     size_t pub_len = pub ? strlen(pub) : 0;
     nmq_trie_match(a->routes, msg->topic, strlen(msg->topic), pub, pub_len, &s_result);
-    size_t remote = acc_remote_match(a, msg, payload, len, pub, pub_len);
+    size_t remote = acc_remote_match(a, req, from, msg, payload, len, pub, pub_len);
     size_t total = s_result.n_recipients + s_result.n_shares;
     if (total == 0 && remote == 0)
         return 0;
@@ -337,5 +337,7 @@ int acc_routes_publish(acceptor_t *a, uint64_t req, const acc_conn_t *from, cons
     }
     s_fan_t f = { ops, &shards, req, from, msg, payload, len, total + remote };
     acc_remote_shares(a, &s_result, msg, payload, len, s_online_member, s_pick_local, &f);
+    if (msg->qos > 0 && from)
+        shards += acc_remote_forwarded();   /* each node confirms like a shard */
     return msg->qos > 0 ? shards : 0;
 }

@@ -277,6 +277,8 @@ void cluster_bridge_inbound(cluster_t *c, cluster_peer_t *p, const Nmq__ClusterM
 void cluster_bridge_each_local(cluster_t *c, char role, void (*fn)(cluster_t *c, const char *id, size_t len, void *arg),
                                void *arg);
 bool cluster_bridge_has_migration(const cluster_t *c);
+/* The link to p went down: what it did not confirm is confirmed here. */
+void cluster_bridge_peer_down(cluster_t *c, const cluster_peer_t *p);
 
 /* --- leave (cluster_leave.c) ------------------------------------------------------------- */
 

@@ -19,11 +19,21 @@
  * (cluster_bridge_dropped): the metadata heals by anti-entropy, a takeover
  * waits for its session with a deadline.
  *
+ * Confirmations: a QoS 1/2 FORWARD carries its publisher's request and
+ * connection.  The receiving bridge APPENDs under a token of its own, counts
+ * the shard answers (APPENDED from its queue workers, after their commit) and
+ * sends one APPENDED back to the origin node, which hands it to the
+ * publisher's acceptor: the PUBACK waits for the other node's commit as for a
+ * local one.  The origin remembers what it forwarded (s_out); a copy whose
+ * link goes down, or that is not confirmed within S_CONFIRM_MS, is confirmed
+ * here instead and counted as dropped, so no publisher waits forever.
+ *
  * The metadata worker also learns from here who is up: NODES {nodes, members}
  * whenever that changes and every second.
  */
 #include "cluster.h"
 #include "nmq_batch.h"
+#include "nmq_hashmap.h"
 #include "nmq_log.h"
 
 #include <errno.h>
@@ -34,6 +44,28 @@
 
 #define S_NODES_EVERY_MS 1000
 #define S_RECV_BATCH     256
+#define S_TURN_MS        20       /* a callback's share of the loop: heartbeats go between */
+#define S_CONFIRM_MS     10000    /* a forwarded QoS 1/2 copy not confirmed by then: given up */
+
+/* What we forwarded and wait for (origin side), by acceptor id + conn + req. */
+typedef struct {
+    char node[NMQ_CONF_STR_MAX];
+    char acceptor[64];
+    uint64_t conn, req;
+    int64_t sent_ms;
+} s_out_t;
+
+/* What we APPENDed for another node (receiving side), by token. */
+typedef struct {
+    char node[NMQ_CONF_STR_MAX];
+    char acceptor[64];
+    uint64_t conn, req;
+    int remaining;
+} s_in_t;
+
+static nmq_hashmap_t *s_out, *s_in_map;
+static uint64_t s_next_token;
+static int64_t s_next_sweep_ms;
 
 typedef struct {
     char id[64];
@@ -97,6 +129,176 @@ void cluster_bridge_each_local(cluster_t *c, char role, void (*fn)(cluster_t *c,
 
 bool cluster_bridge_has_migration(const cluster_t *c) { return s_migration.len > 0; }
 
+/* --- confirmations ------------------------------------------------------------------------- */
+
+static size_t s_out_key(uint8_t *key, const char *acceptor, uint64_t conn, uint64_t req)
+{
+    size_t n = strnlen(acceptor, 63);
+    memcpy(key, acceptor, n);
+    memcpy(key + n, &conn, 8);
+    memcpy(key + n + 8, &req, 8);
+    return n + 16;
+}
+
+/* APPENDED {req, conn} to a local acceptor. */
+static void s_confirm_local(cluster_t *c, const char *acceptor, uint64_t conn, uint64_t req)
+{
+    nmq_batch_t *b = nmq_batch_new();
+    Nmq__Op *op = nmq_batch_op(b, BROKER_OP_APPENDED);
+    op->has_req = true;
+    op->req = req;
+    Nmq__ConnRef *ref = nmq_batch_alloc(b, sizeof *ref);
+    nmq__conn_ref__init(ref);
+    ref->has_conn = true;
+    ref->conn = conn;
+    op->conn = ref;
+    nmq_batch_send(b, c->bridge, acceptor, strlen(acceptor));
+    nmq_batch_destroy(&b);
+}
+
+/* The FORWARDs of a batch we send: remembered until the node confirms. */
+static void s_track(cluster_t *c, const Nmq__Batch *b, const char *node, bool sent)
+{
+    int64_t now = cluster_now_ms();
+    for (size_t i = 0; i < b->n_ops; i++) {
+        const Nmq__Op *op = b->ops[i];
+        if (op->op != BROKER_OP_FORWARD || !op->has_req || !op->conn || !op->conn->acceptor)
+            continue;
+        if (!sent) {   /* the link is down: the publisher goes on, the copy is lost */
+            s_confirm_local(c, op->conn->acceptor, op->conn->conn, op->req);
+            continue;
+        }
+        s_out_t *o = calloc(1, sizeof *o);
+        snprintf(o->node, sizeof o->node, "%s", node);
+        snprintf(o->acceptor, sizeof o->acceptor, "%s", op->conn->acceptor);
+        o->conn = op->conn->conn;
+        o->req = op->req;
+        o->sent_ms = now;
+        uint8_t key[96];
+        free(nmq_hashmap_put(s_out, key, s_out_key(key, o->acceptor, o->conn, o->req), o));
+    }
+}
+
+/* Confirm locally what a node will not: its link went down, or time ran out. */
+static void s_give_up(cluster_t *c, const char *node, int64_t older_than)
+{
+    size_t cursor = 0, klen, n = 0;
+    const void *key;
+    void *value;
+    s_out_t **gone = NULL;
+    while (nmq_hashmap_next(s_out, &cursor, &key, &klen, &value)) {
+        s_out_t *o = value;
+        if ((node && strcmp(o->node, node)) || (!node && o->sent_ms > older_than))
+            continue;
+        gone = realloc(gone, (n + 1) * sizeof *gone);
+        gone[n++] = o;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint8_t k[96];
+        nmq_hashmap_remove(s_out, k, s_out_key(k, gone[i]->acceptor, gone[i]->conn, gone[i]->req));
+        s_confirm_local(c, gone[i]->acceptor, gone[i]->conn, gone[i]->req);
+        free(gone[i]);
+    }
+    if (n) {
+        c->bridge_dropped += n;
+        nmq_warn("cluster: %zu forwarded QoS 1/2 messages%s%s not confirmed%s: their publishers were answered, "
+                 "the messages may be lost", n, node ? " to " : "", node ? node : "",
+                 node ? " (the link went down)" : " in time");
+    }
+    free(gone);
+}
+
+void cluster_bridge_peer_down(cluster_t *c, const cluster_peer_t *p)
+{
+    if (s_out)
+        s_give_up(c, p->name, 0);
+}
+
+/* APPENDED from a node: to the publishers' acceptors. */
+static void s_confirmed(cluster_t *c, const Nmq__Batch *b)
+{
+    for (size_t i = 0; i < b->n_ops; i++) {
+        const Nmq__Op *op = b->ops[i];
+        if (op->op != BROKER_OP_APPENDED || !op->conn || !op->conn->acceptor)
+            continue;
+        uint8_t key[96];
+        free(nmq_hashmap_remove(s_out, key, s_out_key(key, op->conn->acceptor, op->conn->conn, op->req)));
+        s_confirm_local(c, op->conn->acceptor, op->conn->conn, op->req);
+    }
+}
+
+/* A packed batch of ops (no payloads) to one node. */
+static void s_send_ops(cluster_t *c, const char *node, Nmq__Op **ops, size_t n)
+{
+    Nmq__Batch b = NMQ__BATCH__INIT;
+    b.n_ops = n;
+    b.ops = ops;
+    size_t len = nmq__batch__get_packed_size(&b);
+    uint8_t *data = malloc(len ? len : 1);
+    nmq__batch__pack(&b, data);
+    Nmq__ClusterMsg m;
+    cluster_msg_init(c, &m, CLUSTER_MSG_BROKER);
+    m.has_batch = true;
+    m.batch.data = data;
+    m.batch.len = len;
+    cluster_peer_t *p = cluster_peer_find(c, node);
+    if (!p || p->state != CLUSTER_LINK_UP || cluster_send_peer(c, p, &m) < 0)
+        c->bridge_dropped += n;
+    free(data);
+}
+
+/* APPENDED from our queue workers for tokens of other nodes' publishes. */
+static void s_local_appended(cluster_t *c, const Nmq__Batch *b)
+{
+    /* one batch back per origin node */
+    Nmq__Op **ops = calloc(b->n_ops, sizeof *ops);
+    Nmq__ConnRef *refs = calloc(b->n_ops, sizeof *refs);
+    Nmq__Op *store = calloc(b->n_ops, sizeof *store);
+    s_in_t **done = calloc(b->n_ops, sizeof *done);
+    size_t n = 0;
+    for (size_t i = 0; i < b->n_ops; i++) {
+        const Nmq__Op *op = b->ops[i];
+        if (op->op != BROKER_OP_APPENDED || !op->has_req)
+            continue;
+        s_in_t *t = nmq_hashmap_get(s_in_map, &op->req, sizeof op->req);
+        if (!t || --t->remaining > 0)
+            continue;
+        nmq_hashmap_remove(s_in_map, &op->req, sizeof op->req);
+        done[n] = t;
+        nmq__op__init(&store[n]);
+        store[n].has_op = store[n].has_req = true;
+        store[n].op = BROKER_OP_APPENDED;
+        store[n].req = t->req;
+        store[n].node = t->node;
+        nmq__conn_ref__init(&refs[n]);
+        refs[n].acceptor = t->acceptor;
+        refs[n].has_conn = true;
+        refs[n].conn = t->conn;
+        store[n].conn = &refs[n];
+        n++;
+    }
+    /* group by node: the batch's first op names it */
+    bool *sent = calloc(n ? n : 1, sizeof *sent);
+    for (size_t i = 0; i < n; i++) {
+        if (sent[i])
+            continue;
+        size_t k = 0;
+        for (size_t j = i; j < n; j++)
+            if (!sent[j] && !strcmp(done[j]->node, done[i]->node)) {
+                ops[k++] = &store[j];
+                sent[j] = true;
+            }
+        s_send_ops(c, done[i]->node, ops, k);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(done[i]);
+    free(sent);
+    free(done);
+    free(store);
+    free(refs);
+    free(ops);
+}
+
 /* --- outbound: a local worker's batch to one node or every running one ---------------------- */
 
 static void s_to_peers(cluster_t *c, const nmq_batch_in_t *in, const char *node)
@@ -129,6 +331,8 @@ static void s_to_peers(cluster_t *c, const nmq_batch_in_t *in, const char *node)
     }
     if (node[0] && !sent && !cluster_peer_find(c, node))
         c->bridge_dropped++;
+    if (node[0] && in->batch->n_ops && in->batch->ops[0]->op == BROKER_OP_FORWARD)
+        s_track(c, in->batch, node, sent);
     if (pl != stack)
         free(pl);
 }
@@ -136,7 +340,8 @@ static void s_to_peers(cluster_t *c, const nmq_batch_in_t *in, const char *node)
 static void s_on_local(nmq_worker_t *w, void *arg, short revents)
 {
     cluster_t *c = arg;
-    for (int i = 0; i < S_RECV_BATCH; i++) {
+    int64_t until = cluster_now_ms() + S_TURN_MS;
+    for (int i = 0; i < S_RECV_BATCH && cluster_now_ms() < until; i++) {
         if (nmq_batch_recv(&s_in, c->bridge, true) < 0)
             break;
         Nmq__Batch *b = s_in.batch;
@@ -156,6 +361,8 @@ static void s_on_local(nmq_worker_t *w, void *arg, short revents)
                 s_acceptor_seen(&s_in);
         } else if (first->op == BROKER_OP_LEFT) {
             cluster_leave_done(c);
+        } else if (first->op == BROKER_OP_APPENDED) {
+            s_local_appended(c, b);
         } else {
             s_to_peers(c, &s_in, first->node ? first->node : "");
         }
@@ -195,6 +402,16 @@ static void s_forward(cluster_t *c, const Nmq__Batch *b, const Nmq__ClusterMsg *
         uint32_t pf = op->msg->has_payload_frame ? op->msg->payload_frame : 0;
         const ProtobufCBinaryData *pl = pf >= 1 && pf <= m->n_payloads ? &m->payloads[pf - 1] : NULL;
         Nmq__Op *per[64] = { 0 };
+        s_in_t *token = NULL;
+        uint64_t tok = 0;
+        if (op->has_req && op->conn && op->conn->acceptor && m->from) {
+            token = calloc(1, sizeof *token);
+            snprintf(token->node, sizeof token->node, "%s", m->from);
+            snprintf(token->acceptor, sizeof token->acceptor, "%s", op->conn->acceptor);
+            token->conn = op->conn->conn;
+            token->req = op->req;
+            tok = ++s_next_token;
+        }
         for (size_t r = 0; r < op->n_recipients; r++) {
             const Nmq__Recipient *rc = op->recipients[r];
             if (!rc->client_id)
@@ -221,6 +438,16 @@ static void s_forward(cluster_t *c, const Nmq__Batch *b, const Nmq__ClusterMsg *
                 msg->payload_frame = nmq_batch_payload(out[s], pl ? pl->data : NULL, pl ? pl->len : 0);
                 a->msg = msg;
                 a->recipients = nmq_batch_alloc(out[s], op->n_recipients * sizeof *a->recipients);
+                if (token) {
+                    a->has_req = true;
+                    a->req = tok;
+                    Nmq__ConnRef *ref = nmq_batch_alloc(out[s], sizeof *ref);
+                    nmq__conn_ref__init(ref);
+                    ref->has_conn = true;
+                    ref->conn = tok;
+                    a->conn = ref;
+                    token->remaining++;
+                }
             }
             Nmq__Recipient *copy = nmq_batch_alloc(out[s], sizeof *copy);
             *copy = *rc;
@@ -231,6 +458,10 @@ static void s_forward(cluster_t *c, const Nmq__Batch *b, const Nmq__ClusterMsg *
             }
             per[s]->recipients[per[s]->n_recipients++] = copy;
         }
+        if (token && token->remaining)
+            free(nmq_hashmap_put(s_in_map, &tok, sizeof tok, token));
+        else
+            free(token);
     }
     for (int s = 0; s < 64; s++) {
         if (!out[s])
@@ -259,6 +490,9 @@ void cluster_bridge_inbound(cluster_t *c, cluster_peer_t *p, const Nmq__ClusterM
     switch (first->op) {
     case BROKER_OP_FORWARD:
         s_forward(c, b, m);
+        break;
+    case BROKER_OP_APPENDED:
+        s_confirmed(c, b);
         break;
     case BROKER_OP_REPL:
     case BROKER_OP_DIGEST:
@@ -315,11 +549,17 @@ int cluster_bridge_tick(cluster_t *c, int64_t now)
     if (!c->bridge)
         return -1;
     s_send_nodes(c, now);
+    if (now >= s_next_sweep_ms) {
+        s_give_up(c, NULL, now - S_CONFIRM_MS);
+        s_next_sweep_ms = now + 1000;
+    }
     return 200;
 }
 
 int cluster_bridge_start(cluster_t *c)
 {
+    s_out = nmq_hashmap_new(0);
+    s_in_map = nmq_hashmap_new(0);
     c->bridge = nmq_batch_socket(nmq_worker_zctx(c->w), c->cfg, ZMQ_ROUTER, "cluster.sock", true, NULL, 0, 0);
     if (!c->bridge)
         return -1;
@@ -335,4 +575,14 @@ void cluster_bridge_stop(cluster_t *c)
         c->bridge = NULL;
     }
     nmq_batch_in_free(&s_in);
+    nmq_hashmap_t *maps[] = { s_out, s_in_map };
+    for (size_t i = 0; i < 2; i++) {
+        size_t cursor = 0, klen;
+        const void *key;
+        void *value;
+        while (maps[i] && nmq_hashmap_next(maps[i], &cursor, &key, &klen, &value))
+            free(value);
+    }
+    nmq_hashmap_destroy(&s_out);
+    nmq_hashmap_destroy(&s_in_map);
 }

@@ -273,6 +273,8 @@ static void s_problem(cluster_peer_t *p, bool log_it, const char *why)
 void cluster_link_reset(cluster_t *c, cluster_peer_t *p, const char *why)
 {
     bool was_up = p->state == CLUSTER_LINK_UP;
+    if (was_up)
+        cluster_bridge_peer_down(c, p);
     s_close(c, p);
     p->state = CLUSTER_LINK_IDLE;
     p->failures++;

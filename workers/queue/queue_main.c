@@ -77,6 +77,7 @@ static int s_start(nmq_worker_t *w)
     q->slot = nmq_worker_slot(w);
     q->in = calloc(1, sizeof *q->in);
     q->meta_out = nmq_batch_new();
+    q->cluster_out = nmq_batch_new();
     q->attached = nmq_hashmap_new(0);
     if (s_open(q) < 0)
         return 1;
@@ -184,6 +185,7 @@ static void s_destroy(nmq_worker_t *w)
     for (int i = 0; i < q->npeers; i++)
         nmq_batch_destroy(&q->peers[i].out);
     nmq_batch_destroy(&q->meta_out);
+    nmq_batch_destroy(&q->cluster_out);
     if (q->router)
         zmq_close(q->router);
     if (q->meta)

@@ -293,13 +293,15 @@ static void s_append(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op 
     if (t != stack)
         free(t);
     if (op->has_req && op->conn) {
-        /* confirmed after this turn's commit: the batch goes out after it */
-        queue_peer_t *peer = s_peer(q, in->routing_id, in->routing_len);
-        if (peer) {
-            Nmq__Op *ans = nmq_batch_op(peer->out, BROKER_OP_APPENDED);
+        /* confirmed after this turn's commit: the batch goes out after it;
+         * an APPEND from another node came through the cluster worker */
+        queue_peer_t *peer = in->routing_len ? s_peer(q, in->routing_id, in->routing_len) : NULL;
+        nmq_batch_t *b = peer ? peer->out : in->routing_len ? NULL : q->cluster_out;
+        if (b) {
+            Nmq__Op *ans = nmq_batch_op(b, BROKER_OP_APPENDED);
             ans->has_req = true;
             ans->req = op->req;
-            Nmq__ConnRef *c = nmq_batch_alloc(peer->out, sizeof *c);
+            Nmq__ConnRef *c = nmq_batch_alloc(b, sizeof *c);
             nmq__conn_ref__init(c);
             c->has_conn = true;
             c->conn = op->conn->conn;
@@ -472,6 +474,7 @@ bool queue_ops_flush(queue_worker_t *q)
     for (int p = 0; p < q->npeers; p++)
         nmq_batch_send(q->peers[p].out, q->router, q->peers[p].id, q->peers[p].id_len);
     nmq_batch_send(q->meta_out, q->meta, NULL, 0);
+    nmq_batch_send(q->cluster_out, q->cluster, NULL, 0);
     return q->ndirty > 0;
 }
 

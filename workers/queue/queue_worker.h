@@ -77,6 +77,7 @@ typedef struct queue_worker {
     int64_t next_expiry_ms;
     queue_will_t *wills;
     void *cluster;             /* DEALER to cluster.sock: sessions to and from other nodes */
+    nmq_batch_t *cluster_out;  /* APPENDED for other nodes' publishers, after the commit */
     struct queue_claim *claims;   /* ATTACHes waiting for a session from elsewhere */
     uint64_t moved_in, moved_out;
 } queue_worker_t;
