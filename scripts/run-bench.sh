@@ -16,10 +16,12 @@
 #            fan-in, fan-out, p2p, connections, 100k connections, sync;
 #            about 12 minutes; BENCH_QUICK=1 for a short version, and
 #            BENCH_SCENARIOS="1 4" for some rows only
+#   cluster  two nodes: how long a retained message takes to reach the other
+#            node, idle and under load (scripts/bench-cluster.py)
 set -u
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-SECTIONS="codec topic store brokers"
+SECTIONS="codec topic store brokers cluster"
 status=0
 
 heading() {
@@ -69,10 +71,16 @@ section_brokers() {
     /usr/bin/python3 "$root/scripts/bench-brokers.py" ${BENCH_SCENARIOS:-}
 }
 
+section_cluster() {
+    heading "cluster: retained replication between two nodes, idle and under load"
+    mkdir -p "$root/build/bench-logs"
+    /usr/bin/python3 "$root/scripts/bench-cluster.py"
+}
+
 [ $# -gt 0 ] && SECTIONS="$*"
 for s in $SECTIONS; do
     if ! command -v "section_$s" >/dev/null 2>&1; then
-        echo "bench: no section '$s' (have: codec topic store brokers)"
+        echo "bench: no section '$s' (have: codec topic store brokers cluster)"
         status=1
         continue
     fi
