@@ -122,6 +122,43 @@ class TestClusterRouting(ClusterCase):
         self.assertEqual(here[0]["is_online"], "true")
         s.disconnect()
 
+    def test_cluster_a_node_that_was_away_catches_up_by_anti_entropy(self):
+        c1, c2, c3 = self.cluster_of_three()
+        c3.stop()
+        self.wait_show(c1, {c1.name: "true", c2.name: "true", c3.name: "false"})
+        # while c3 is away: a subscription and a retained message on c1, a
+        # retained message set and cleared on c2
+        for n in (c1, c2):
+            self.assertEqual(n.admin("set", "allow_register_during_netsplit=on", "allow_publish_during_netsplit=on",
+                                     "allow_subscribe_during_netsplit=on").returncode, 0)
+        wait_for(lambda: self.connack(c1) == 0 and self.connack(c2) == 0, 10, what="clients accepted")
+        sub = Client(c1.port, "while-away", clean=False)
+        self.assertEqual(sub.subscribe("ae/#", 1), [1])
+        Client(c1.port, "ae-ret").publish("ae/kept", b"kept", 1, retain=True)
+        gone = Client(c2.port, "ae-gone")
+        gone.publish("ae/gone", b"gone", 1, retain=True)
+        gone.publish("ae/gone", b"", 1, retain=True)
+        while not sub.messages.empty():
+            sub.messages.get()
+        # c3 comes back: digests show what it missed, the others send it
+        c3.start()
+        for n in (c1, c2, c3):
+            self.wait_show(n, {c1.name: "true", c2.name: "true", c3.name: "true"}, 20)
+        self.wait_whole(c3)
+        wait_for(lambda: any(r["client_id"] == "while-away" and r["node"] == c1.name and "ae/#" in r["subscriptions"]
+                             for r in c3.admin_json("session", "show")), 15,
+                 what="c1's subscription known on c3 after it came back")
+        reader = Client(c3.port, "ae-reader")
+        reader.subscribe("ae/#", 1)
+        got = {m.topic: m.payload for m in reader.expect(1, timeout=5)}
+        reader.nothing(0.5)
+        self.assertEqual(got, {"ae/kept": b"kept"}, "the retained message, and not the cleared one")
+        pub = Client(c3.port, "ae-pub")
+        m, _ = until_delivered(pub, sub, "ae/from-c3", b"hello", 1)
+        self.assertEqual(m.payload, b"hello")
+        for c in (sub, reader, pub, gone):
+            c.disconnect()
+
 
 class TestClusterTakeover(ClusterCase):
     def session(self, node, client):

@@ -163,7 +163,7 @@ START_TEST(test_table_sanity)
         nlive += want_live;
     }
     ck_assert_int_eq(nlive, 24);
-    ck_assert_int_eq(n, 51);
+    ck_assert_int_eq(n, 52);
     ck_assert_str_eq(nmq_config_type_name(NMQ_CT_BYTES), "bytes");
     ck_assert_str_eq(nmq_config_type_name(NMQ_CT_LISTENER), "listener");
     ck_assert_str_eq(nmq_log_level_name(NMQ_LOG_WARNING), "warning");
