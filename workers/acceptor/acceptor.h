@@ -65,11 +65,18 @@ typedef struct acc_will {
     uint32_t delay;
 } acc_will_t;
 
+/* A peer's address, compact; acc_conn_peer() spells it. */
+typedef struct {
+    uint8_t family;              /* AF_INET, AF_INET6, 0 unknown */
+    uint16_t port;
+    uint8_t addr[16];
+} acc_peer_t;
+
 typedef struct acc_conn {
     uint64_t id;                 /* (generation << 32) | fd */
     int fd;
     uint32_t ev_mask;            /* what epoll watches for it now */
-    acc_conn_state_t state;
+    uint8_t state;               /* acc_conn_state_t */
     uint8_t level;
     bool in_dirty;               /* on the flush list */
     bool reading_paused;
@@ -87,12 +94,12 @@ typedef struct acc_conn {
     int64_t deadline_ms;         /* CONNECT timeout or keep-alive expiry */
     char *client_id;
     char *username;
-    char peer[64];
+    acc_peer_t peer;
     nmq_mqtt_decoder_t dec;
     uint8_t *rbuf;
-    size_t rlen, rcap;
+    uint32_t rlen, rcap;         /* bounded by max_message_size (< 4 GiB) */
     uint8_t *wbuf;
-    size_t wlen, wcap, woff;
+    uint32_t wlen, wcap, woff;   /* bounded by ACC_WBUF_HIGH and one packet */
     acc_will_t *will;
     char **aliases_in;           /* [alias_max_in + 1], topic per alias */
     uint16_t alias_max_out;      /* aliases we may use towards the client */
@@ -175,6 +182,8 @@ void acc_conn_write(acceptor_t *a, acc_conn_t *c, const void *data, size_t len);
 uint8_t *acc_conn_reserve(acceptor_t *a, acc_conn_t *c, size_t len);
 void acc_conn_commit(acceptor_t *a, acc_conn_t *c, size_t len);
 void acc_conn_close(acceptor_t *a, acc_conn_t *c, const char *why);
+/* "ip:port" of the client (a static buffer: one at a time). */
+const char *acc_conn_peer(const acc_conn_t *c);
 /* Close after what is queued has been written. */
 void acc_conn_close_after_flush(acceptor_t *a, acc_conn_t *c);
 acc_conn_t *acc_conn_find(acceptor_t *a, uint64_t id);

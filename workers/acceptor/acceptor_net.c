@@ -68,7 +68,34 @@ static int s_max_conns(const acceptor_t *a)
     return (max + n - 1) / n;
 }
 
-static void s_accept_one(acceptor_t *a, int lfd, int fd)
+/* The peer's address, kept in 20 bytes (an idle connection is all the
+ * memory an acceptor spends on it) and spelled out when asked. */
+static void s_peer_set(acc_conn_t *c, const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+        c->peer.family = AF_INET;
+        c->peer.port = ntohs(in->sin_port);
+        memcpy(c->peer.addr, &in->sin_addr, 4);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+        c->peer.family = AF_INET6;
+        c->peer.port = ntohs(in6->sin6_port);
+        memcpy(c->peer.addr, &in6->sin6_addr, 16);
+    }
+}
+
+const char *acc_conn_peer(const acc_conn_t *c)
+{
+    static char buf[INET6_ADDRSTRLEN + 8];
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (c->peer.family == AF_INET || c->peer.family == AF_INET6)
+        inet_ntop(c->peer.family, c->peer.addr, host, sizeof host);
+    snprintf(buf, sizeof buf, "%s:%u", host, (unsigned)c->peer.port);
+    return buf;
+}
+
+static void s_accept_one(acceptor_t *a, int lfd, int fd, const struct sockaddr_storage *ss)
 {
     if (fd >= a->max_fds || a->nconns >= s_max_conns(a)) {
         /* refuse politely: the client sees the connection close at once */
@@ -87,20 +114,7 @@ static void s_accept_one(acceptor_t *a, int lfd, int fd)
     c->state = ACC_CONN_NEW;
     c->last_rx_ms = (int64_t)acc_now_ms();
     c->deadline_ms = c->last_rx_ms + a->cfg->mqtt_connect_timeout;
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
-        char host[INET6_ADDRSTRLEN] = "?";
-        unsigned port = 0;
-        if (ss.ss_family == AF_INET) {
-            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
-            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
-            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        }
-        snprintf(c->peer, sizeof c->peer, "%s:%u", host, port);
-    }
+    s_peer_set(c, ss);
     nmq_mqtt_decoder_init(&c->dec, NMQ_MQTT_ROLE_SERVER, NMQ_MQTT_LEVEL_UNKNOWN,
                           a->cfg->max_message_size > 0 ? (uint32_t)a->cfg->max_message_size : 0);
     a->conns[fd] = c;
@@ -114,9 +128,11 @@ static void s_accept_one(acceptor_t *a, int lfd, int fd)
 static void s_accept(acceptor_t *a, int lfd)
 {
     for (int i = 0; i < 256; i++) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            s_accept_one(a, lfd, fd);
+            s_accept_one(a, lfd, fd, &ss);
             continue;
         }
         if (errno == EMFILE || errno == ENFILE) {
@@ -310,7 +326,7 @@ static void s_unlink_dirty(acceptor_t *a, acc_conn_t *c)
 void acc_conn_close(acceptor_t *a, acc_conn_t *c, const char *why)
 {
     if (why)
-        nmq_debug("connection %s (%s) closed: %s", c->peer, c->client_id ? c->client_id : "-", why);
+        nmq_debug("connection %s (%s) closed: %s", acc_conn_peer(c), c->client_id ? c->client_id : "-", why);
     acc_session_closed(a, c);
     if (c->in_dirty)
         s_unlink_dirty(a, c);
@@ -336,7 +352,7 @@ int acc_net_timers(acceptor_t *a, int64_t now)
         } else if (c->state == ACC_CONN_ONLINE && c->keep_alive) {
             if (now - c->last_rx_ms >= (int64_t)c->keep_alive * 1500) {
                 a->c.client_keepalive_expired++;
-                nmq_info("client %s (%s): keep-alive expired", c->client_id, c->peer);
+                nmq_info("client %s (%s): keep-alive expired", c->client_id, acc_conn_peer(c));
                 acc_session_disconnect(a, c, 0x8D);   /* keep alive timeout */
             } else {
                 c->deadline_ms = c->last_rx_ms + (int64_t)c->keep_alive * 1500;

@@ -33,7 +33,7 @@ static void s_send(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet_t *p)
     size_t need = nmq_mqtt_encode(NULL, 0, c->level, p);
     uint8_t *buf = need ? acc_conn_reserve(a, c, need) : NULL;
     if (!buf || nmq_mqtt_encode(buf, need, c->level, p) != need) {
-        nmq_warn("client %s: cannot encode %s", c->client_id ? c->client_id : c->peer,
+        nmq_warn("client %s: cannot encode %s", c->client_id ? c->client_id : acc_conn_peer(c),
                  nmq_mqtt_type_name(p->type));
         return;
     }
@@ -154,7 +154,7 @@ static char *s_strndup(const nmq_mqtt_slice_t *s)
 
 static void s_refuse(acceptor_t *a, acc_conn_t *c, uint8_t reason, const char *why)
 {
-    nmq_info("CONNECT from %s refused (0x%02x): %s", c->peer, reason, why);
+    nmq_info("CONNECT from %s refused (0x%02x): %s", acc_conn_peer(c), reason, why);
     s_connack(a, c, false, reason, NULL, why);
     acc_conn_close_after_flush(a, c);
 }
@@ -272,7 +272,8 @@ static void s_on_connect(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet_t *
     op->level = cn->level;
     if (c->username)
         op->username = nmq_batch_strdup(b, c->username, strlen(c->username));
-    op->peer = nmq_batch_strdup(b, c->peer, strlen(c->peer));
+    const char *peer = acc_conn_peer(c);
+    op->peer = nmq_batch_strdup(b, peer, strlen(peer));
     if (cn->clean_start)
         s_drop_subscriptions(a, c);
     c->state = ACC_CONN_ATTACHING;
@@ -290,7 +291,7 @@ void acc_session_attached(acceptor_t *a, acc_conn_t *c, bool present)
     c->state = ACC_CONN_ONLINE;
     c->last_rx_ms = (int64_t)acc_now_ms();
     c->deadline_ms = c->keep_alive ? c->last_rx_ms + (int64_t)c->keep_alive * 1500 : 0;
-    nmq_debug("client %s connected from %s (level %u, session present %d)", c->client_id, c->peer,
+    nmq_debug("client %s connected from %s (level %u, session present %d)", c->client_id, acc_conn_peer(c),
               c->level, present);
     acc_session_input(a, c);   /* what the client sent behind its CONNECT */
 }
@@ -313,7 +314,7 @@ void acc_session_queue_restarted(acceptor_t *a, int shard)
 
 void acc_session_kick(acceptor_t *a, acc_conn_t *c, unsigned reason)
 {
-    nmq_info("client %s (%s): session taken over", c->client_id ? c->client_id : "-", c->peer);
+    nmq_info("client %s (%s): session taken over", c->client_id ? c->client_id : "-", acc_conn_peer(c));
     c->kicked = true;
     acc_session_disconnect(a, c, (uint8_t)reason);
 }
@@ -742,7 +743,7 @@ static s_packet_fn *const s_packets[16] = {
 static void s_protocol_error(acceptor_t *a, acc_conn_t *c)
 {
     nmq_mqtt_outcome_t out = nmq_mqtt_outcome(&c->dec);
-    nmq_info("client %s (%s): %s", c->client_id ? c->client_id : "-", c->peer,
+    nmq_info("client %s (%s): %s", c->client_id ? c->client_id : "-", acc_conn_peer(c),
              nmq_mqtt_err_str((nmq_mqtt_err_t)c->dec.err));
     if (c->dec.err == NMQ_MQTT_E_TOO_LARGE)
         a->c.mqtt_invalid_msg_size_error++;
