@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -342,6 +343,9 @@ static void s_heartbeat_if_due(nmq_worker_t *w)
     if (now >= w->next_heartbeat) {
         s_send(w, NMQ_CTL_HEARTBEAT);
         w->next_heartbeat = now + w->cfg->supervisor_heartbeat_interval;
+        /* what a burst (a connect storm, a backlog) left free goes back to
+         * the system, so a quiet worker holds what it uses and no more */
+        malloc_trim(0);
     }
 }
 

@@ -209,11 +209,14 @@ static void s_presence_delta(meta_t *m, const char *client, bool online)
     meta_store_put_seq(m);
 }
 
+/* Only the members of shared subscriptions are kept (an idle client costs
+ * nothing here); one that subscribes to a share is online by then, and
+ * s_subscribe says so. */
 static void s_set_online(meta_t *m, const char *client, bool online)
 {
     size_t len = strlen(client);
     bool was = nmq_hashmap_get(m->online, client, len) != NULL;
-    if (online == was)
+    if (online == was || (online && !s_share_member(m, client, len)))
         return;
     if (online)
         nmq_hashmap_put(m->online, client, len, (void *)1);
@@ -250,11 +253,10 @@ static void s_subscribe(meta_t *m, const nmq_batch_in_t *in, const Nmq__Op *op)
             nmq_tindex_match(m->retained, e.filter, e.filter_len, s_send_retained, &rw);
         }
     }
-    /* a new share member that is online: the acceptors learn it now */
-    size_t clen = strlen(op->client_id);
+    /* a new share member, online since it subscribes: the acceptors learn it now */
     for (size_t i = 0; i < op->n_subs; i++)
-        if (op->subs[i]->group && op->subs[i]->group[0] && nmq_hashmap_get(m->online, op->client_id, clen)) {
-            s_presence_delta(m, op->client_id, true);
+        if (op->subs[i]->group && op->subs[i]->group[0] && op->subs[i]->qos <= 2) {
+            s_set_online(m, op->client_id, true);
             break;
         }
     meta_repl_local_subs(m, op->client_id);

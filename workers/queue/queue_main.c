@@ -78,7 +78,7 @@ static int s_start(nmq_worker_t *w)
     q->in = calloc(1, sizeof *q->in);
     q->meta_out = nmq_batch_new();
     q->cluster_out = nmq_batch_new();
-    q->attached = nmq_hashmap_new(0);
+    q->attached = nmq_hashmap_new(NMQ_HASHMAP_BORROW_KEYS);   /* key: the attach's client_id */
     if (s_open(q) < 0)
         return 1;
     char name[32], id[32];
@@ -176,7 +176,6 @@ static void s_destroy(nmq_worker_t *w)
     while (q->attached && nmq_hashmap_next(q->attached, &cursor, &key, &klen, &value)) {
         queue_attach_t *at = value;
         free(at->username);
-        free(at->peer_addr);
         free(at);
     }
     nmq_hashmap_destroy(&q->attached);

@@ -79,7 +79,6 @@ void queue_ops_detach(queue_worker_t *q, const char *client)
                 q->dirty[i] = q->dirty[--q->ndirty];
     }
     free(at->username);
-    free(at->peer_addr);
     free(at);
 }
 
@@ -126,16 +125,17 @@ void queue_ops_attach(queue_worker_t *q, queue_peer_t *peer, const Nmq__Op *op)
         nmq_error("store error attaching %s", op->client_id);
         return;
     }
-    size_t len = strlen(op->client_id);
-    queue_attach_t *at = calloc(1, sizeof *at + len + 1);
+    /* one block: the struct, the client id (the map's key), the peer address */
+    size_t len = strlen(op->client_id), plen = op->peer ? strlen(op->peer) : 0;
+    queue_attach_t *at = calloc(1, sizeof *at + len + 1 + plen + 1);
     memcpy(at->client_id, op->client_id, len + 1);
+    at->peer_addr = at->client_id + len + 1;
+    memcpy(at->peer_addr, op->peer ? op->peer : "", plen + 1);
     at->peer = peer;
     at->conn = op->conn->conn;
     at->last_ack_ms = queue_now_ms();
     at->username = op->username ? strdup(op->username) : NULL;
     at->level = (uint8_t)op->level;
-    if (op->peer)
-        at->peer_addr = strdup(op->peer);
     nmq_hashmap_put(q->attached, at->client_id, len, at);
     s_presence(q, op->client_id, true);
     Nmq__Op *ans = nmq_batch_op(peer->out, BROKER_OP_ATTACHED);

@@ -362,7 +362,7 @@ static queue_session_t *s_session_new(queue_shard_t *self, const char *client_id
     s->next_pid = 1;
     s->receive_max = S_PID_MAX;
     s->expiry_interval = QUEUE_STORE_NEVER;
-    if (zhashx_insert(self->sessions, client_id, s)) {
+    if (zhashx_insert(self->sessions, s->client_id, s)) {   /* the key is the session's own copy */
         free(s->client_id);
         free(s);
         return NULL;
@@ -521,6 +521,8 @@ queue_shard_t *queue_shard_new(const queue_limits_t *lim, queue_store_t *store, 
         queue_shard_destroy(&self);
         return NULL;
     }
+    zhashx_set_key_duplicator(self->sessions, NULL);   /* the session's client_id is the key */
+    zhashx_set_key_destructor(self->sessions, NULL);
     zhashx_set_key_hasher(self->msgs, s_hash_u64);
     zhashx_set_key_comparator(self->msgs, s_cmp_u64);
     zhashx_set_key_duplicator(self->msgs, NULL);

@@ -53,7 +53,7 @@ typedef struct queue_attach {
     uint64_t conn;
     bool dirty;                /* on the dirty list */
     char *username;            /* for session show */
-    char *peer_addr;
+    char *peer_addr;           /* in the same block, after client_id */
     uint8_t level;
     int64_t last_ack_ms;       /* 3.1.x retry: no ack for retry_interval -> resend */
     char client_id[];
