@@ -38,6 +38,10 @@
  * at QoS 1 fell from ~50k to 11k msg/s).  Acks need their own channel first. */
 #define ACC_QUEUE_HWM 0
 #define ACC_BATCH_OPS 1024           /* ops in one batch before it is sent mid-turn */
+/* Recipients routed in one loop turn before the connections' input waits for
+ * the next: a fan-out to thousands makes each PUBLISH thousands of times the
+ * work of its bytes, and a turn must stay short (heartbeats, other clients). */
+#define ACC_TURN_ROUTES 32768
 
 typedef enum {
     ACC_CONN_NEW,         /* waiting for CONNECT */
@@ -80,6 +84,7 @@ typedef struct acc_conn {
     uint8_t level;
     bool in_dirty;               /* on the flush list */
     bool reading_paused;
+    bool input_held;             /* unread packets wait in rbuf for the next turn (ACC_TURN_ROUTES) */
     bool clean_disconnect;       /* DISCONNECT 0x00: no will */
     bool attach_sent;            /* the queue worker knows this connection */
     bool assigned_id;            /* we chose the client id (5.0: say so in CONNACK) */
@@ -159,6 +164,9 @@ typedef struct acceptor {
     void *meta_sub;
     void *cluster;               /* DEALER to cluster.sock: FORWARD to other nodes */
     bool congested;              /* a queue worker's pipe is full: clients are not read */
+    uint32_t turn_routed;        /* recipients routed this turn */
+    uint64_t *held;              /* connections with input_held, by id */
+    size_t nheld, cap_held;
     nmq_batch_in_t *in;          /* scratch for receiving */
     /* routing replica */
     struct nmq_trie *routes;     /* nmq_topic_trie.h */
@@ -187,6 +195,10 @@ const char *acc_conn_peer(const acc_conn_t *c);
 /* Close after what is queued has been written. */
 void acc_conn_close_after_flush(acceptor_t *a, acc_conn_t *c);
 acc_conn_t *acc_conn_find(acceptor_t *a, uint64_t id);
+/* The turn's routing budget is spent: c's remaining input waits. */
+void acc_net_hold_input(acceptor_t *a, acc_conn_t *c);
+/* A new turn: the held input first.  True while some is still held. */
+bool acc_net_resume_held(acceptor_t *a);
 void acc_net_flush(acceptor_t *a);
 int acc_net_timers(acceptor_t *a, int64_t now_ms);
 

@@ -40,6 +40,11 @@ static int s_tick(nmq_worker_t *w)
     acceptor_t *a = nmq_worker_data(w);
     acc_net_flush(a);
     acc_links_flush(a);
+    bool held = a->nheld && !a->congested && acc_net_resume_held(a);
+    if (a->nheld) {   /* what the held input produced goes out this turn too */
+        acc_net_flush(a);
+        acc_links_flush(a);
+    }
     int64_t now = (int64_t)acc_now_ms();
     if (now >= a->next_timer_ms) {
         acc_net_timers(a, now);
@@ -51,6 +56,8 @@ static int s_tick(nmq_worker_t *w)
     }
     if (a->congested)
         return 2;   /* try the held batch again soon */
+    if (held)
+        return 0;   /* input still waits: another turn at once (heartbeats go between) */
     return (int)(a->next_timer_ms - now);
 }
 
@@ -133,6 +140,7 @@ static void s_destroy(nmq_worker_t *w)
         close(a->epfd);
     free(a->conns);
     free(a->gens);
+    free(a->held);
     free(a);
 }
 

@@ -51,7 +51,8 @@ acc_conn_t *acc_conn_find(acceptor_t *a, uint64_t id)
 /* Register what the connection waits for, when that changed. */
 static void s_epoll_mod(acceptor_t *a, acc_conn_t *c)
 {
-    uint32_t want = (c->reading_paused ? 0 : EPOLLIN | EPOLLRDHUP) | (c->wlen > c->woff ? EPOLLOUT : 0);
+    uint32_t want = (c->reading_paused || c->input_held ? 0 : EPOLLIN | EPOLLRDHUP) |
+                    (c->wlen > c->woff ? EPOLLOUT : 0);
     if (want == c->ev_mask)
         return;
     struct epoll_event ev = { .events = want, .data.u64 = c->id };
@@ -242,9 +243,52 @@ void acc_net_flush(acceptor_t *a)
     }
 }
 
+void acc_net_hold_input(acceptor_t *a, acc_conn_t *c)
+{
+    if (c->input_held)
+        return;
+    if (a->nheld == a->cap_held) {
+        a->cap_held = a->cap_held ? a->cap_held * 2 : 64;
+        a->held = realloc(a->held, a->cap_held * sizeof *a->held);
+        if (!a->held)
+            abort();
+    }
+    a->held[a->nheld++] = c->id;
+    c->input_held = true;
+    s_epoll_mod(a, c);   /* no EPOLLIN until its buffer is worked off */
+}
+
+bool acc_net_resume_held(acceptor_t *a)
+{
+    a->turn_routed = 0;
+    size_t n = a->nheld, k = 0;
+    uint64_t *ids = a->held;
+    a->held = NULL;
+    a->nheld = a->cap_held = 0;
+    for (; k < n && !a->congested && a->turn_routed < ACC_TURN_ROUTES; k++) {
+        acc_conn_t *c = acc_conn_find(a, ids[k]);
+        if (!c)
+            continue;
+        c->input_held = false;
+        acc_session_input(a, c);
+        if (a->conns[ids[k] & 0xffffffffu] == c && !c->input_held)
+            s_epoll_mod(a, c);
+    }
+    for (; k < n; k++) {   /* the budget ran out again: still held, in order */
+        acc_conn_t *c = acc_conn_find(a, ids[k]);
+        if (c) {
+            c->input_held = false;
+            acc_net_hold_input(a, c);
+        }
+    }
+    free(ids);
+    return a->nheld > 0;
+}
+
 void acc_net_on_events(nmq_worker_t *w, void *arg, short revents)
 {
     acceptor_t *a = arg;
+    a->turn_routed = 0;
     struct epoll_event evs[ACC_EPOLL_BATCH];
     int n = epoll_wait(a->epfd, evs, ACC_EPOLL_BATCH, 0);
     size_t read_total = 0;

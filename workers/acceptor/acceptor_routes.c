@@ -321,6 +321,7 @@ int acc_routes_publish(acceptor_t *a, uint64_t req, const acc_conn_t *from, cons
     nmq_trie_match(a->routes, msg->topic, strlen(msg->topic), pub, pub_len, &s_result);
     size_t remote = acc_remote_match(a, req, from, msg, payload, len, pub, pub_len);
     size_t total = s_result.n_recipients + s_result.n_shares;
+    a->turn_routed += (uint32_t)(1 + total + remote);
     if (total == 0 && remote == 0)
         return 0;
     a->c.router_matches_local += total;

@@ -763,6 +763,10 @@ void acc_session_input(acceptor_t *a, acc_conn_t *c)
     size_t off = 0;
     int fd = c->fd;
     while (off < c->rlen && (c->state == ACC_CONN_NEW || c->state == ACC_CONN_ONLINE)) {
+        if (a->turn_routed >= ACC_TURN_ROUTES) {
+            acc_net_hold_input(a, c);   /* the rest next turn */
+            break;
+        }
         nmq_mqtt_packet_t p;
         nmq_mqtt_result_t r = nmq_mqtt_decode(&c->dec, c->rbuf + off, c->rlen - off, &p);
         if (r.status == NMQ_MQTT_NEED_MORE)
