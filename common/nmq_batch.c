@@ -130,6 +130,38 @@ uint32_t nmq_batch_payload(nmq_batch_t *b, const void *data, size_t len)
     return (uint32_t)(++b->npayloads);   /* frame 0 is the Batch itself */
 }
 
+Nmq__Msg *nmq_batch_msg(nmq_batch_t *b, const Nmq__Msg *msg, const void *payload, size_t len)
+{
+    Nmq__Msg *m = nmq_batch_alloc(b, sizeof *m);
+    *m = *msg;
+    m->topic = msg->topic ? nmq_batch_strdup(b, msg->topic, strlen(msg->topic)) : NULL;
+    m->publisher = msg->publisher ? nmq_batch_strdup(b, msg->publisher, strlen(msg->publisher)) : NULL;
+    if (msg->has_props) {
+        m->props.data = nmq_batch_alloc(b, msg->props.len);
+        memcpy(m->props.data, msg->props.data, msg->props.len);
+    }
+    m->has_payload_frame = true;
+    m->payload_frame = nmq_batch_payload(b, payload, len);
+    return m;
+}
+
+Nmq__Recipient *nmq_batch_recipient(nmq_batch_t *b, const char *client, size_t clen, uint32_t qos, bool rap,
+                                    const uint32_t *sub_ids, size_t n_sub_ids)
+{
+    Nmq__Recipient *r = nmq_batch_alloc(b, sizeof *r);
+    nmq__recipient__init(r);
+    r->client_id = nmq_batch_strdup(b, client, clen);
+    r->has_qos = r->has_retain_as_published = true;
+    r->qos = qos;
+    r->retain_as_published = rap;
+    if (n_sub_ids) {
+        r->sub_ids = nmq_batch_alloc(b, n_sub_ids * sizeof *r->sub_ids);
+        memcpy(r->sub_ids, sub_ids, n_sub_ids * sizeof *r->sub_ids);
+        r->n_sub_ids = n_sub_ids;
+    }
+    return r;
+}
+
 size_t nmq_batch_count(const nmq_batch_t *b) { return b->nops; }
 
 static void s_free_payload(void *data, void *hint) { free(data); }

@@ -48,6 +48,12 @@ uint32_t nmq_batch_payload(nmq_batch_t *self, const void *data, size_t len);
 char *nmq_batch_strdup(nmq_batch_t *self, const char *s, size_t len);
 void *nmq_batch_alloc(nmq_batch_t *self, size_t size);
 size_t nmq_batch_count(const nmq_batch_t *self);
+/* A copy of msg in the batch (topic, publisher, properties) whose payload
+ * frame holds payload. */
+Nmq__Msg *nmq_batch_msg(nmq_batch_t *self, const Nmq__Msg *msg, const void *payload, size_t len);
+/* A recipient in the batch: client, granted QoS, retain as published, ids. */
+Nmq__Recipient *nmq_batch_recipient(nmq_batch_t *self, const char *client, size_t clen, uint32_t qos, bool rap,
+                                    const uint32_t *sub_ids, size_t n_sub_ids);
 /* Send everything (with routing_id first, on a ROUTER) and start empty.
  * Returns 0; -1 with errno EAGAIN when the peer's pipe is full (a socket with
  * a send HWM): the batch is kept whole, to be sent again; -1 otherwise when

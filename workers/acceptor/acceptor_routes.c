@@ -229,17 +229,7 @@ static Nmq__Op *s_append_op(acceptor_t *a, s_shard_op_t *ops, int shard, uint64_
         return ops[shard].op;
     nmq_batch_t *b = acc_to_queue(a, shard);
     Nmq__Op *op = nmq_batch_op(b, BROKER_OP_APPEND);
-    Nmq__Msg *m = nmq_batch_alloc(b, sizeof *m);
-    *m = *msg;
-    m->topic = nmq_batch_strdup(b, msg->topic, strlen(msg->topic));
-    m->publisher = msg->publisher ? nmq_batch_strdup(b, msg->publisher, strlen(msg->publisher)) : NULL;
-    if (msg->has_props) {
-        m->props.data = nmq_batch_alloc(b, msg->props.len);
-        memcpy(m->props.data, msg->props.data, msg->props.len);
-    }
-    m->has_payload_frame = true;
-    m->payload_frame = nmq_batch_payload(b, payload, len);
-    op->msg = m;
+    op->msg = nmq_batch_msg(b, msg, payload, len);
     if (msg->qos > 0 && from) {
         op->has_req = true;
         op->req = req;
@@ -256,19 +246,8 @@ static Nmq__Op *s_append_op(acceptor_t *a, s_shard_op_t *ops, int shard, uint64_
 static void s_add_recipient(acceptor_t *a, Nmq__Op *op, int shard, const char *client, size_t clen,
                             uint8_t qos, bool rap, const uint32_t *sub_ids, size_t n_sub_ids)
 {
-    nmq_batch_t *b = acc_to_queue(a, shard);
-    Nmq__Recipient *r = nmq_batch_alloc(b, sizeof *r);
-    nmq__recipient__init(r);
-    r->client_id = nmq_batch_strdup(b, client, clen);
-    r->has_qos = r->has_retain_as_published = true;
-    r->qos = qos;
-    r->retain_as_published = rap;
-    if (n_sub_ids) {
-        r->sub_ids = nmq_batch_alloc(b, n_sub_ids * sizeof *r->sub_ids);
-        memcpy(r->sub_ids, sub_ids, n_sub_ids * sizeof *r->sub_ids);
-        r->n_sub_ids = n_sub_ids;
-    }
-    op->recipients[op->n_recipients++] = r;
+    op->recipients[op->n_recipients++] =
+        nmq_batch_recipient(acc_to_queue(a, shard), client, clen, qos, rap, sub_ids, n_sub_ids);
 }
 
 static bool s_has_recipient(const Nmq__Op *op, const char *client)

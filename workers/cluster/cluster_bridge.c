@@ -424,19 +424,7 @@ static void s_forward(cluster_t *c, const Nmq__Batch *b, const Nmq__ClusterMsg *
                     per[s] = NULL;   /* a client twice (a $share pick too): an APPEND of its own */
             if (!per[s]) {
                 Nmq__Op *a = per[s] = nmq_batch_op(out[s], BROKER_OP_APPEND);
-                Nmq__Msg *msg = nmq_batch_alloc(out[s], sizeof *msg);
-                *msg = *op->msg;
-                msg->topic = nmq_batch_strdup(out[s], op->msg->topic, strlen(op->msg->topic));
-                msg->publisher = op->msg->publisher
-                                     ? nmq_batch_strdup(out[s], op->msg->publisher, strlen(op->msg->publisher))
-                                     : NULL;
-                if (op->msg->has_props) {
-                    msg->props.data = nmq_batch_alloc(out[s], op->msg->props.len);
-                    memcpy(msg->props.data, op->msg->props.data, op->msg->props.len);
-                }
-                msg->has_payload_frame = true;
-                msg->payload_frame = nmq_batch_payload(out[s], pl ? pl->data : NULL, pl ? pl->len : 0);
-                a->msg = msg;
+                a->msg = nmq_batch_msg(out[s], op->msg, pl ? pl->data : NULL, pl ? pl->len : 0);
                 a->recipients = nmq_batch_alloc(out[s], op->n_recipients * sizeof *a->recipients);
                 if (token) {
                     a->has_req = true;
@@ -449,13 +437,8 @@ static void s_forward(cluster_t *c, const Nmq__Batch *b, const Nmq__ClusterMsg *
                     token->remaining++;
                 }
             }
-            Nmq__Recipient *copy = nmq_batch_alloc(out[s], sizeof *copy);
-            *copy = *rc;
-            copy->client_id = nmq_batch_strdup(out[s], rc->client_id, strlen(rc->client_id));
-            if (rc->n_sub_ids) {
-                copy->sub_ids = nmq_batch_alloc(out[s], rc->n_sub_ids * sizeof *copy->sub_ids);
-                memcpy(copy->sub_ids, rc->sub_ids, rc->n_sub_ids * sizeof *copy->sub_ids);
-            }
+            Nmq__Recipient *copy = nmq_batch_recipient(out[s], rc->client_id, strlen(rc->client_id), rc->qos,
+                                                       rc->retain_as_published, rc->sub_ids, rc->n_sub_ids);
             per[s]->recipients[per[s]->n_recipients++] = copy;
         }
         if (token && token->remaining)

@@ -87,6 +87,24 @@ static void s_vv_of(const Nmq__Record *r, nmq_vclock_t *vv)
             nmq_vclock_set(vv, r->vv[i]->node, r->vv[i]->counter);
 }
 
+/* vv into r's dots: arrays the caller frees after packing r. */
+static void s_vv_to(const nmq_vclock_t *vv, Nmq__Record *r, Nmq__Dot **dots_out, Nmq__Dot ***dotp_out)
+{
+    Nmq__Dot *dots = calloc(vv->n ? vv->n : 1, sizeof *dots);
+    Nmq__Dot **dotp = calloc(vv->n ? vv->n : 1, sizeof *dotp);
+    for (size_t i = 0; i < vv->n; i++) {
+        nmq__dot__init(&dots[i]);
+        dots[i].node = vv->dots[i].node;
+        dots[i].has_counter = true;
+        dots[i].counter = vv->dots[i].counter;
+        dotp[i] = &dots[i];
+    }
+    r->n_vv = vv->n;
+    r->vv = dotp;
+    *dots_out = dots;
+    *dotp_out = dotp;
+}
+
 static meta_rec_t *s_get(meta_t *m, const char *key)
 {
     return nmq_hashmap_get(m->recs, key, strlen(key));
@@ -163,17 +181,8 @@ static void s_write(meta_t *m, Nmq__Record *r)
     if (old)
         nmq_vclock_copy(&vv, &old->vv);
     nmq_vclock_bump(&vv, m->self);
-    Nmq__Dot *dots = calloc(vv.n ? vv.n : 1, sizeof *dots);
-    Nmq__Dot **dotp = calloc(vv.n ? vv.n : 1, sizeof *dotp);
-    for (size_t i = 0; i < vv.n; i++) {
-        nmq__dot__init(&dots[i]);
-        dots[i].node = vv.dots[i].node;
-        dots[i].has_counter = true;
-        dots[i].counter = vv.dots[i].counter;
-        dotp[i] = &dots[i];
-    }
-    r->n_vv = vv.n;
-    r->vv = dotp;
+    Nmq__Dot *dots, **dotp;
+    s_vv_to(&vv, r, &dots, &dotp);
     r->writer = (char *)m->self;
     r->has_time_ms = true;
     uint64_t now = s_wall_ms();
@@ -363,17 +372,8 @@ static void s_merge(meta_t *m, const Nmq__Record *in)
     if (old)
         nmq_vclock_copy(&merged, &old->vv);
     nmq_vclock_merge(&merged, &vv);
-    Nmq__Dot *dots = calloc(merged.n ? merged.n : 1, sizeof *dots);
-    Nmq__Dot **dotp = calloc(merged.n ? merged.n : 1, sizeof *dotp);
-    for (size_t i = 0; i < merged.n; i++) {
-        nmq__dot__init(&dots[i]);
-        dots[i].node = merged.dots[i].node;
-        dots[i].has_counter = true;
-        dots[i].counter = merged.dots[i].counter;
-        dotp[i] = &dots[i];
-    }
-    keep.n_vv = merged.n;
-    keep.vv = dotp;
+    Nmq__Dot *dots, **dotp;
+    s_vv_to(&merged, &keep, &dots, &dotp);
     size_t len = nmq__record__get_packed_size(&keep);
     uint8_t *data = malloc(len ? len : 1);
     nmq__record__pack(&keep, data);

@@ -345,21 +345,7 @@ void queue_move_session_msg(queue_worker_t *q, const nmq_batch_in_t *in, const N
             return;
         }
     }
-    size_t plen;
-    const uint8_t *payload = nmq_batch_in_payload(in, op->msg, &plen);
-    const Nmq__Msg *m = op->msg;
-    queue_store_msg_t msg = {
-        .topic = m->topic ? m->topic : "",
-        .topic_len = m->topic ? strlen(m->topic) : 0,
-        .payload = payload,
-        .payload_len = plen,
-        .props = m->has_props ? m->props.data : NULL,
-        .props_len = m->has_props ? m->props.len : 0,
-        .qos = (uint8_t)m->qos,
-        .retain = m->retain,
-        .published_at = (int64_t)m->published_at_ms,
-        .expiry_at = m->has_expires_at_ms ? (int64_t)m->expires_at_ms : 0,
-    };
+    queue_store_msg_t msg = queue_ops_store_msg(in, op->msg);
     const Nmq__Recipient *r = op->recipients[0];
     if (queue_session_import(q->shard, s, &msg, (uint8_t)r->qos, r->retain_as_published, (uint16_t)r->n_sub_ids,
                              r->sub_ids, op->dup, now) < 0)

@@ -244,6 +244,24 @@ static void s_detach_op(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__
 
 static void s_hello(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op);
 
+queue_store_msg_t queue_ops_store_msg(const nmq_batch_in_t *in, const Nmq__Msg *m)
+{
+    size_t plen;
+    const uint8_t *payload = nmq_batch_in_payload(in, m, &plen);
+    return (queue_store_msg_t){
+        .topic = m->topic ? m->topic : "",
+        .topic_len = m->topic ? strlen(m->topic) : 0,
+        .payload = payload,
+        .payload_len = plen,
+        .props = m->has_props ? m->props.data : NULL,
+        .props_len = m->has_props ? m->props.len : 0,
+        .qos = (uint8_t)m->qos,
+        .retain = m->retain,
+        .published_at = (int64_t)m->published_at_ms,
+        .expiry_at = m->has_expires_at_ms ? (int64_t)m->expires_at_ms : 0,
+    };
+}
+
 static void s_append(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op)
 {
     const Nmq__Msg *m = op->msg;
@@ -259,20 +277,7 @@ static void s_append(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op 
         s_hello(q, in, op);
         return;
     }
-    size_t plen;
-    const uint8_t *payload = nmq_batch_in_payload(in, m, &plen);
-    queue_store_msg_t msg = {
-        .topic = m->topic ? m->topic : "",
-        .topic_len = m->topic ? strlen(m->topic) : 0,
-        .payload = payload,
-        .payload_len = plen,
-        .props = m->has_props ? m->props.data : NULL,
-        .props_len = m->has_props ? m->props.len : 0,
-        .qos = (uint8_t)m->qos,
-        .retain = m->retain,
-        .published_at = (int64_t)m->published_at_ms,
-        .expiry_at = m->has_expires_at_ms ? (int64_t)m->expires_at_ms : 0,
-    };
+    queue_store_msg_t msg = queue_ops_store_msg(in, m);
     queue_target_t stack[64];
     queue_target_t *t = op->n_recipients <= 64 ? stack : calloc(op->n_recipients, sizeof *t);
     for (size_t i = 0; i < op->n_recipients; i++) {

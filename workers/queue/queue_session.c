@@ -827,6 +827,27 @@ static int s_ready_to_send(queue_shard_t *self, queue_session_t *s, s_list_t *l,
     return s_entry_drop(self, s, l, e) ? -1 : 1;
 }
 
+/* A queued QoS 1/2 entry goes in flight under a new packet id, in the store
+ * first.  1 done, 0 no id free, -1 store error. */
+static int s_to_inflight(queue_shard_t *self, queue_session_t *s, s_entry_t *e)
+{
+    uint16_t pid = s_pid_alloc(s);
+    if (!pid)
+        return 0;
+    if (s->durable) {
+        queue_store_entry_t se = s_entry_view(e);
+        se.packet_id = pid;
+        if (queue_store_entry_put(self->store, s->sid, e->seq, &se))
+            return -1;
+    }
+    s_unlink(&s->queued, e);
+    e->pid = pid;
+    s_push(&s->inflight, e);
+    s_bit(s, pid, true);
+    s_pids_changed(s);
+    return 1;
+}
+
 int queue_session_next(queue_shard_t *self, queue_session_t *s, int64_t now, queue_out_t *out)
 {
     s_limbo_free(self);
@@ -872,20 +893,9 @@ int queue_session_next(queue_shard_t *self, queue_session_t *s, int64_t now, que
             self->counters.message_out++;
             return 1;
         }
-        uint16_t pid = s_pid_alloc(s);
-        if (!pid)
-            return 0;
-        if (s->durable) {
-            queue_store_entry_t se = s_entry_view(e);
-            se.packet_id = pid;
-            if (queue_store_entry_put(self->store, s->sid, e->seq, &se))
-                return -1;
-        }
-        s_unlink(&s->queued, e);
-        e->pid = pid;
-        s_push(&s->inflight, e);
-        s_bit(s, pid, true);
-        s_pids_changed(s);
+        int sent = s_to_inflight(self, s, e);
+        if (sent <= 0)
+            return sent;
         s_out_publish(out, e, false, now);
         self->counters.message_out++;
         return 1;
@@ -1048,19 +1058,5 @@ int queue_session_import(queue_shard_t *self, queue_session_t *s, const queue_st
         return rc;
     /* it was sent on the old node: in flight here too, so it goes out again
      * with DUP set, under an id of this session */
-    uint16_t pid = s_pid_alloc(s);
-    if (!pid)
-        return rc;
-    if (s->durable) {
-        queue_store_entry_t se = s_entry_view(e);
-        se.packet_id = pid;
-        if (queue_store_entry_put(self->store, s->sid, e->seq, &se))
-            return -1;
-    }
-    s_unlink(&s->queued, e);
-    e->pid = pid;
-    s_push(&s->inflight, e);
-    s_bit(s, pid, true);
-    s_pids_changed(s);
-    return rc;
+    return s_to_inflight(self, s, e) < 0 ? -1 : rc;
 }

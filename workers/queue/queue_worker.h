@@ -88,6 +88,8 @@ queue_peer_t *queue_ops_peer(queue_worker_t *q, const char *id, size_t len);
 void queue_ops_attach(queue_worker_t *q, queue_peer_t *peer, const Nmq__Op *op);
 void queue_ops_detach(queue_worker_t *q, const char *client);
 Nmq__ConnRef *queue_ops_conn(nmq_batch_t *b, const queue_attach_t *at);
+/* An APPEND's message as the store takes it (the payload stays in its frame). */
+queue_store_msg_t queue_ops_store_msg(const nmq_batch_in_t *in, const Nmq__Msg *m);
 
 /* queue_move.c */
 /* An ATTACH with no session here: ask meta whether it lives elsewhere and
