@@ -8,6 +8,7 @@
 #include "nmq_batch.h"
 #include "nmq_log.h"
 #include "nmq_paths.h"
+#include "nmq_worker.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -170,6 +171,7 @@ int nmq_batch_send(nmq_batch_t *b, void *sock, const void *routing_id, size_t ro
 {
     if (b->nops == 0)
         return 0;
+    nmq_worker_socket_used(sock);
     Nmq__Batch batch = NMQ__BATCH__INIT;
     batch.n_ops = b->nops;
     batch.ops = b->ops;

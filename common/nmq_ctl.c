@@ -3,6 +3,7 @@
  * (common/nmq_worker.c); this file only frames, packs and checks. */
 #include "nmq_ctl.h"
 #include "nmq_log.h"
+#include "nmq_worker.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -54,6 +55,7 @@ int nmq_ctl_send(void *sock, const void *routing_id, size_t routing_len, const N
     if (!buf)
         return -1;
     nmq__ctl__pack(msg, buf);
+    nmq_worker_socket_used(sock);
     int rc = 0;
     if (routing_id && zmq_send(sock, routing_id, routing_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
         rc = -1;

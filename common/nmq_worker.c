@@ -1,7 +1,13 @@
 /* nmq_worker — see nmq_worker.h.
  *
- * The loop is zmq_poll over a small table of watched items: the control DEALER
- * first, the SIGTERM signalfd second, then the role's items.  Heartbeats are
+ * The loop is one epoll over a small table of watched items: the control
+ * DEALER first, the SIGTERM signalfd second, then the role's items.  A ZeroMQ
+ * socket is watched through its ZMQ_FD, which only says "something changed":
+ * the socket is then pending, and ZMQ_EVENTS is asked for pending sockets
+ * only (after a signal, after its handler ran, after this process sent or
+ * received on it: nmq_worker_socket_used).  zmq_poll asked every socket twice
+ * per turn, each answer a poll() and a getpid(): most of a worker's system
+ * calls at 10,000 messages a second.  Heartbeats are
  * due every interval whatever the role does; any message from the supervisor
  * counts as its heartbeat.  The worker does not judge the supervisor: the
  * kernel kills it when the supervisor dies (PR_SET_PDEATHSIG, set before exec).
@@ -9,6 +15,7 @@
 #include "nmq_worker.h"
 #include "nmq_ctl.h"
 #include "nmq_log.h"
+#include "nmq_pid.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -17,6 +24,7 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +37,12 @@
 typedef struct {
     nmq_worker_io_fn *fn;
     void *arg;
+    void *sock;          /* a ZeroMQ socket, or NULL for a plain fd */
+    int fd;              /* the fd, or the socket's ZMQ_FD */
+    short events;        /* ZMQ_POLLIN / ZMQ_POLLOUT */
+    short revents;       /* fd: this turn's epoll_wait; socket: its ZMQ_EVENTS */
+    bool pending;        /* socket: ZMQ_EVENTS is worth asking */
+    uint32_t key;        /* epoll data: stable while items move */
 } s_watch_t;
 
 struct nmq_worker {
@@ -45,7 +59,8 @@ struct nmq_worker {
     int exit_status;
     uint64_t hb_seq;
     int64_t next_heartbeat;
-    zmq_pollitem_t items[NMQ_WORKER_MAX_ITEMS];
+    int epfd;
+    uint32_t next_key;
     s_watch_t watches[NMQ_WORKER_MAX_ITEMS];
     int nitems;
     /* metrics of the heartbeat being built */
@@ -81,27 +96,54 @@ void nmq_worker_exit(nmq_worker_t *w, int status)
     w->exit_status = status;
 }
 
+/* The process's worker, for nmq_worker_socket_used (one per process). */
+static nmq_worker_t *s_self;
+
+static uint32_t s_epoll_events(short events)
+{
+    return (events & ZMQ_POLLIN ? EPOLLIN : 0) | (events & ZMQ_POLLOUT ? EPOLLOUT : 0);
+}
+
 static int s_watch(nmq_worker_t *w, void *sock, int fd, short events,
                    nmq_worker_io_fn *fn, void *arg)
 {
     if (w->nitems >= NMQ_WORKER_MAX_ITEMS)
         return -1;
-    w->items[w->nitems] = (zmq_pollitem_t){ .socket = sock, .fd = fd, .events = events };
-    w->watches[w->nitems] = (s_watch_t){ fn, arg };
-    w->nitems++;
+    if (sock) {
+        size_t len = sizeof fd;
+        if (zmq_getsockopt(sock, ZMQ_FD, &fd, &len) < 0)
+            return -1;
+    }
+    uint32_t key = ++w->next_key;
+    struct epoll_event ev = { .events = sock ? EPOLLIN : s_epoll_events(events), .data.u32 = key };
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        return -1;
+    /* a socket may hold messages already: ask it on the next turn */
+    w->watches[w->nitems++] = (s_watch_t){ .fn = fn, .arg = arg, .sock = sock, .fd = fd,
+                                           .events = events, .pending = sock != NULL, .key = key };
     return 0;
 }
 
 static void s_unwatch(nmq_worker_t *w, void *sock, int fd)
 {
     for (int i = 0; i < w->nitems; i++) {
-        if (w->items[i].socket == sock && (sock || w->items[i].fd == fd)) {
-            memmove(&w->items[i], &w->items[i + 1], (size_t)(w->nitems - i - 1) * sizeof w->items[0]);
+        if (w->watches[i].sock == sock && (sock || w->watches[i].fd == fd)) {
+            epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->watches[i].fd, NULL);
             memmove(&w->watches[i], &w->watches[i + 1], (size_t)(w->nitems - i - 1) * sizeof w->watches[0]);
             w->nitems--;
             return;
         }
     }
+}
+
+void nmq_worker_socket_used(void *sock)
+{
+    nmq_worker_t *w = s_self;
+    for (int i = 0; w && i < w->nitems; i++)
+        if (w->watches[i].sock == sock) {
+            w->watches[i].pending = true;
+            return;
+        }
 }
 
 int nmq_worker_watch_fd(nmq_worker_t *w, int fd, short events, nmq_worker_io_fn *fn, void *arg)
@@ -349,6 +391,37 @@ static void s_heartbeat_if_due(nmq_worker_t *w)
     }
 }
 
+static s_watch_t *s_find_key(nmq_worker_t *w, uint32_t key)
+{
+    for (int i = 0; i < w->nitems; i++)
+        if (w->watches[i].key == key)
+            return &w->watches[i];
+    return NULL;
+}
+
+/* Ask a pending socket what it has for its handler (into revents). */
+static void s_ask(s_watch_t *x)
+{
+    if (!x->sock || !x->pending)
+        return;
+    x->pending = false;
+    uint32_t zev = 0;
+    size_t len = sizeof zev;
+    if (zmq_getsockopt(x->sock, ZMQ_EVENTS, &zev, &len) == 0)
+        x->revents |= (short)(zev & (uint32_t)x->events);
+}
+
+/* What a watch has for its handler this turn (0: nothing). */
+static short s_ready(s_watch_t *x)
+{
+    s_ask(x);
+    short r = x->revents;
+    x->revents = 0;
+    /* a handler may stop before it read everything: ask again before blocking */
+    x->pending = x->sock && r;
+    return r;
+}
+
 static void s_loop(nmq_worker_t *w)
 {
     w->next_heartbeat = s_now_ms() + w->cfg->supervisor_heartbeat_interval;
@@ -362,17 +435,36 @@ static void s_loop(nmq_worker_t *w)
             if (t >= 0 && t < timeout)
                 timeout = t;
         }
+        /* sockets used since they were last asked: ask now, so a turn with
+         * nothing left blocks at once instead of spinning once more */
+        for (int i = 0; i < w->nitems; i++) {
+            s_ask(&w->watches[i]);
+            if (w->watches[i].revents)
+                timeout = 0;
+        }
         if (timeout < 0)
             timeout = 0;
-        int nitems = w->nitems;
-        int rc = zmq_poll(w->items, nitems, timeout);
-        if (rc < 0 && errno != EINTR) {
-            nmq_error("poll failed: %s", zmq_strerror(errno));
+        struct epoll_event evs[NMQ_WORKER_MAX_ITEMS];
+        int n = epoll_wait(w->epfd, evs, NMQ_WORKER_MAX_ITEMS, (int)timeout);
+        if (n < 0 && errno != EINTR) {
+            nmq_error("epoll_wait failed: %s", strerror(errno));
             nmq_worker_exit(w, 1);
             break;
         }
-        for (int i = 0; rc > 0 && i < nitems && i < w->nitems && !w->done; i++) {
-            short revents = w->items[i].revents;
+        for (int i = 0; i < n; i++) {
+            s_watch_t *x = s_find_key(w, evs[i].data.u32);
+            if (!x)
+                continue;
+            if (x->sock)
+                x->pending = true;
+            else
+                x->revents |= (short)((evs[i].events & EPOLLIN ? ZMQ_POLLIN : 0) |
+                                     (evs[i].events & EPOLLOUT ? ZMQ_POLLOUT : 0) |
+                                     (evs[i].events & (EPOLLERR | EPOLLHUP) ? ZMQ_POLLERR : 0));
+        }
+        /* in table order; a handler may watch or unwatch, moving the rest */
+        for (int i = 0; i < w->nitems && !w->done; i++) {
+            short revents = s_ready(&w->watches[i]);
             if (revents) {
                 w->watches[i].fn(w, w->watches[i].arg, revents);
                 s_heartbeat_if_due(w);   /* a busy turn must not look like a hung one */
@@ -389,6 +481,13 @@ int nmq_worker_main(const nmq_role_t *role)
         return 1;
     w->role = role;
     w->sigfd = -1;
+    nmq_pid_cache_enable();
+    w->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (w->epfd < 0) {
+        free(w);
+        return 1;
+    }
+    s_self = w;
     const char *slot = getenv(NMQ_ENV_SLOT);
     w->slot = slot ? atoi(slot) : 0;
     nmq_log_identity(role->name, w->slot);
@@ -426,6 +525,8 @@ int nmq_worker_main(const nmq_role_t *role)
         zmq_ctx_term(w->zctx);
     if (w->sigfd >= 0)
         close(w->sigfd);
+    close(w->epfd);
+    s_self = NULL;
     free(w);
     return status;
 }

@@ -379,6 +379,7 @@ static int s_relay(cluster_t *c, const s_local_t *to, const Nmq__ClusterMsg *m)
         return -1;
     }
     int more = ZMQ_SNDMORE | ZMQ_DONTWAIT;
+    nmq_worker_socket_used(c->bridge);
     if (zmq_send(c->bridge, to->id, to->len, more) < 0 ||
         zmq_send(c->bridge, m->batch.data, m->batch.len, m->n_payloads ? more : ZMQ_DONTWAIT) < 0) {
         c->bridge_dropped++;

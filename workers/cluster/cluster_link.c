@@ -142,6 +142,7 @@ static int s_send(cluster_t *c, void *sock, const void *rid, size_t rid_len, con
     if (zmq_msg_init_size(&frame, len) < 0)
         return -1;
     nmq__cluster_msg__pack(m, zmq_msg_data(&frame));
+    nmq_worker_socket_used(sock);
     if (rid && zmq_send(sock, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
         zmq_msg_close(&frame);
         return -1;

@@ -109,6 +109,7 @@ static void s_refused(cluster_t *c, const char *peer, const char *why)
  * every handshake after it waits forever: each request gets exactly one. */
 static void s_reply(void *zap, zmq_msg_t *id, const char *status, const char *text)
 {
+    nmq_worker_socket_used(zap);
     zmq_send(zap, "1.0", 3, ZMQ_SNDMORE);
     zmq_send(zap, id ? zmq_msg_data(id) : "", id ? zmq_msg_size(id) : 0, ZMQ_SNDMORE);
     zmq_send(zap, status, strlen(status), ZMQ_SNDMORE);
