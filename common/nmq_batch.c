@@ -181,8 +181,16 @@ int nmq_batch_send(nmq_batch_t *b, void *sock, const void *routing_id, size_t ro
         abort();
     nmq__batch__pack(&batch, buf);
     int rc = 0;
-    if (routing_id && zmq_send(sock, routing_id, routing_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
-        rc = -1;
+    if (routing_id && zmq_send(sock, routing_id, routing_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        /* a ROUTER_MANDATORY socket: the peer's pipe is full (keep it all,
+         * nothing was sent) or the peer is gone (its ops have no reader) */
+        int err = errno;
+        free(buf);
+        if (err != EAGAIN)
+            s_reset(b);
+        errno = err;
+        return -1;
+    }
     zmq_msg_t m;
     zmq_msg_init_data(&m, buf, len, s_free_payload, NULL);
     if (rc < 0 || zmq_msg_send(&m, sock, (b->npayloads ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0) {

@@ -29,8 +29,9 @@ void *nmq_batch_socket(void *zctx, const nmq_config_t *cfg, int type, const char
 /* Bound what may wait in the socket's pipes (batches; 0 leaves one side
  * unbounded), so that a peer that falls behind pushes back (nmq_batch_send
  * answers EAGAIN) instead of growing.  ZeroMQ sizes a pipe when it creates
- * it: call this before bind/connect (nmq_batch_socket does).  Never bound a
- * ROUTER's sending side: a ROUTER drops what does not fit. */
+ * it: call this before bind/connect (nmq_batch_socket does).  Bound a
+ * ROUTER's sending side only with ZMQ_ROUTER_MANDATORY set: without it a
+ * ROUTER drops what does not fit. */
 void nmq_batch_socket_hwm(void *sock, int send_batches, int recv_batches);
 
 /* --- building ---------------------------------------------------------------- */
@@ -56,8 +57,9 @@ Nmq__Recipient *nmq_batch_recipient(nmq_batch_t *self, const char *client, size_
                                     const uint32_t *sub_ids, size_t n_sub_ids);
 /* Send everything (with routing_id first, on a ROUTER) and start empty.
  * Returns 0; -1 with errno EAGAIN when the peer's pipe is full (a socket with
- * a send HWM): the batch is kept whole, to be sent again; -1 otherwise when
- * ZeroMQ refused, and the batch is dropped. */
+ * a send HWM; a ROUTER with ZMQ_ROUTER_MANDATORY): the batch is kept whole,
+ * to be sent again; -1 otherwise when ZeroMQ refused (EHOSTUNREACH: that
+ * ROUTER peer is gone), and the batch is dropped. */
 int nmq_batch_send(nmq_batch_t *self, void *sock, const void *routing_id, size_t routing_len);
 
 /* --- receiving ---------------------------------------------------------------- */

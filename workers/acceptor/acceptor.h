@@ -32,11 +32,14 @@
 #define ACC_MAX_SHARDS 64
 #define ACC_READ_CHUNK 16384
 #define ACC_WBUF_HIGH (4u << 20)     /* stop reading a client whose output backs up */
-/* Batches waiting for one queue worker before backpressure; 0 = unbounded.
- * Unbounded for now: a subscriber's acks share this pipe with the appends, so
- * bounding it stalls delivery windows behind a flood (measured: fan-in 100 -> 1
- * at QoS 1 fell from ~50k to 11k msg/s).  Acks need their own channel first. */
-#define ACC_QUEUE_HWM 0
+/* Batches that may wait in each direction of the pipe to one queue worker
+ * (with QUEUE_SEND_HWM / QUEUE_RECV_HWM on its side).  A full pipe holds this
+ * acceptor's batch and stops it reading clients (acc_links_flush): a QoS 0
+ * flood then waits in TCP, not in memory (fan-in 100 -> 1 QoS 0 grew to
+ * 1 GiB and seconds of latency unbounded).  Subscribers' acks share the pipe
+ * with the appends; a batch is at most ACC_BATCH_OPS, so an ack waits behind
+ * at most 32 batches (fan-in 100 -> 1 QoS 1 measured 111k msg/s bounded). */
+#define ACC_QUEUE_HWM 16
 #define ACC_BATCH_OPS 1024           /* ops in one batch before it is sent mid-turn */
 /* Recipients routed in one loop turn before the connections' input waits for
  * the next: a fan-out to thousands makes each PUBLISH thousands of times the

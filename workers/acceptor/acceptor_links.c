@@ -319,10 +319,10 @@ void acc_links_flush(acceptor_t *a)
     }
 }
 
-static void *s_connect(acceptor_t *a, int type, const char *name, int send_hwm)
+static void *s_connect(acceptor_t *a, int type, const char *name, int hwm)
 {
     void *s = nmq_batch_socket(a->zctx, a->cfg, type, name, false, type == ZMQ_DEALER ? a->id : NULL,
-                               send_hwm, 0);
+                               hwm, hwm);
     if (s)
         nmq_worker_watch_socket(a->w, s, ZMQ_POLLIN, s_on_socket, s);
     return s;

@@ -20,7 +20,13 @@
 #include <zmq.h>
 
 #define QUEUE_EXPIRY_SWEEP_MS 1000
-#define QUEUE_RECV_HWM 0    /* batches from each acceptor waiting to be read: see ACC_QUEUE_HWM */
+/* Batches that may wait in each direction between an acceptor and this
+ * worker (see ACC_QUEUE_HWM).  Bounded both ways, so a flood costs bounded
+ * memory and latency: when this worker falls behind, acceptors stop reading
+ * their publishers; when an acceptor falls behind, this worker keeps its
+ * batch (ZMQ_ROUTER_MANDATORY answers EAGAIN) and stops reading acceptors. */
+#define QUEUE_RECV_HWM 16
+#define QUEUE_SEND_HWM 16
 
 static void s_on_router(nmq_worker_t *w, void *arg, short revents)
 {
@@ -33,6 +39,17 @@ static void s_on_router(nmq_worker_t *w, void *arg, short revents)
         queue_ops_dispatch(q, q->in);
         nmq_batch_in_close(q->in);
     }
+}
+
+void queue_block(queue_worker_t *q, bool blocked)
+{
+    if (blocked == q->blocked)
+        return;
+    q->blocked = blocked;
+    if (blocked)
+        nmq_worker_unwatch_socket(q->w, q->router);
+    else
+        nmq_worker_watch_socket(q->w, q->router, ZMQ_POLLIN, s_on_router, NULL);
 }
 
 /* The metadata and cluster workers' DEALERs: the same op table. */
@@ -86,11 +103,14 @@ static int s_start(nmq_worker_t *w)
     snprintf(id, sizeof id, "q%d.%d", q->slot, (int)getpid());
     /* what acceptors send waits in a bounded pipe: when we fall behind, they
      * stop reading their publishers (acceptor_links.c) */
-    q->router = nmq_batch_socket(nmq_worker_zctx(w), q->cfg, ZMQ_ROUTER, name, true, NULL, 0, QUEUE_RECV_HWM);
+    q->router = nmq_batch_socket(nmq_worker_zctx(w), q->cfg, ZMQ_ROUTER, name, true, NULL, QUEUE_SEND_HWM,
+                                 QUEUE_RECV_HWM);
     q->meta = nmq_batch_socket(nmq_worker_zctx(w), q->cfg, ZMQ_DEALER, "meta.sock", false, id, 0, 0);
     q->cluster = nmq_batch_socket(nmq_worker_zctx(w), q->cfg, ZMQ_DEALER, "cluster.sock", false, id, 0, 0);
     if (!q->router || !q->meta || !q->cluster)
         return 1;
+    int one = 1;
+    zmq_setsockopt(q->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     nmq_worker_watch_socket(w, q->router, ZMQ_POLLIN, s_on_router, NULL);
     nmq_worker_watch_socket(w, q->meta, ZMQ_POLLIN, s_on_dealer, q->meta);
     nmq_worker_watch_socket(w, q->cluster, ZMQ_POLLIN, s_on_dealer, q->cluster);
@@ -123,6 +143,8 @@ static int s_tick(nmq_worker_t *w)
     int move = queue_move_tick(q, now);
     if (queue_ops_flush(q))
         return 0;   /* backlogs left: another turn right away */
+    if (q->blocked)
+        return 1;   /* try the waiting batch again soon */
     int sweep = (int)(q->next_expiry_ms - now);
     return move < sweep ? move : sweep;
 }

@@ -7,6 +7,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -476,8 +477,12 @@ bool queue_ops_flush(queue_worker_t *q)
         nmq_error("store commit failed: exiting to be restarted from the last commit");
         exit(1);
     }
+    bool blocked = false;
     for (int p = 0; p < q->npeers; p++)
-        nmq_batch_send(q->peers[p].out, q->router, q->peers[p].id, q->peers[p].id_len);
+        if (nmq_batch_send(q->peers[p].out, q->router, q->peers[p].id, q->peers[p].id_len) < 0 &&
+            errno == EAGAIN)
+            blocked = true;
+    queue_block(q, blocked);
     nmq_batch_send(q->meta_out, q->meta, NULL, 0);
     nmq_batch_send(q->cluster_out, q->cluster, NULL, 0);
     return q->ndirty > 0;

@@ -66,6 +66,7 @@ typedef struct queue_worker {
     queue_store_t *store;
     queue_shard_t *shard;
     void *router;
+    bool blocked;              /* an acceptor's pipe is full: the ROUTER is not read */
     void *meta;
     nmq_batch_t *meta_out;
     nmq_batch_in_t *in;
@@ -83,6 +84,9 @@ typedef struct queue_worker {
 } queue_worker_t;
 
 int64_t queue_now_ms(void);
+/* queue_main.c: stop (or resume) reading what acceptors send, while a batch
+ * for one of them waits for room. */
+void queue_block(queue_worker_t *q, bool blocked);
 queue_peer_t *queue_ops_peer(queue_worker_t *q, const char *id, size_t len);
 /* ATTACH: the session, created or resumed, is the connection's. */
 void queue_ops_attach(queue_worker_t *q, queue_peer_t *peer, const Nmq__Op *op);
