@@ -17,8 +17,8 @@
 
 #define NMQ_ARENA_CHUNK (64 * 1024)
 
-typedef struct s_chunk {
-    struct s_chunk *next;
+typedef struct nmq_batch_chunk {
+    struct nmq_batch_chunk *next;
     size_t used, cap;
     _Alignas(16) uint8_t data[];
 } s_chunk_t;
@@ -36,6 +36,37 @@ struct nmq_batch {
     size_t npayloads, cap_payloads;
 };
 
+/* A bump allocation from a chunk list (newest first); s_arena_reset keeps
+ * the oldest chunk, so a steady state allocates nothing. */
+static void *s_arena_alloc(s_chunk_t **chunks, size_t size)
+{
+    size = (size + 15) & ~(size_t)15;
+    if (!*chunks || (*chunks)->cap - (*chunks)->used < size) {
+        size_t cap = size > NMQ_ARENA_CHUNK ? size : NMQ_ARENA_CHUNK;
+        s_chunk_t *c = malloc(sizeof *c + cap);
+        if (!c)
+            abort();
+        c->used = 0;
+        c->cap = cap;
+        c->next = *chunks;
+        *chunks = c;
+    }
+    void *p = (*chunks)->data + (*chunks)->used;
+    (*chunks)->used += size;
+    return p;
+}
+
+static void s_arena_reset(s_chunk_t **chunks)
+{
+    while (*chunks && (*chunks)->next) {
+        s_chunk_t *next = (*chunks)->next;
+        free(*chunks);
+        *chunks = next;
+    }
+    if (*chunks)
+        (*chunks)->used = 0;
+}
+
 nmq_batch_t *nmq_batch_new(void)
 {
     nmq_batch_t *b = calloc(1, sizeof *b);
@@ -46,14 +77,7 @@ nmq_batch_t *nmq_batch_new(void)
 
 static void s_reset(nmq_batch_t *b)
 {
-    /* keep the first chunk: the steady state allocates nothing */
-    while (b->chunks && b->chunks->next) {
-        s_chunk_t *next = b->chunks->next;
-        free(b->chunks);
-        b->chunks = next;
-    }
-    if (b->chunks)
-        b->chunks->used = 0;
+    s_arena_reset(&b->chunks);
     for (size_t i = 0; i < b->npayloads; i++)
         free(b->payloads[i].data);
     b->nops = b->npayloads = 0;
@@ -74,19 +98,7 @@ void nmq_batch_destroy(nmq_batch_t **self_p)
 
 void *nmq_batch_alloc(nmq_batch_t *b, size_t size)
 {
-    size = (size + 15) & ~(size_t)15;
-    if (!b->chunks || b->chunks->cap - b->chunks->used < size) {
-        size_t cap = size > NMQ_ARENA_CHUNK ? size : NMQ_ARENA_CHUNK;
-        s_chunk_t *c = malloc(sizeof *c + cap);
-        if (!c)
-            abort();
-        c->used = 0;
-        c->cap = cap;
-        c->next = b->chunks;
-        b->chunks = c;
-    }
-    void *p = b->chunks->data + b->chunks->used;
-    b->chunks->used += size;
+    void *p = s_arena_alloc(&b->chunks, size);
     memset(p, 0, size);
     return p;
 }
@@ -224,6 +236,14 @@ static zmq_msg_t *s_frame(const nmq_batch_in_t *in, int i)
     return &in->chunks[i / NMQ_BATCH_CHUNK][i % NMQ_BATCH_CHUNK];
 }
 
+static void *s_unpack_alloc(void *data, size_t size)
+{
+    nmq_batch_in_t *in = data;
+    return s_arena_alloc(&in->arena, size);
+}
+
+static void s_unpack_free(void *data, void *ptr) { /* the whole arena goes at once */ }
+
 int nmq_batch_recv(nmq_batch_in_t *in, void *sock, bool with_routing_id)
 {
     in->batch = NULL;
@@ -261,7 +281,11 @@ int nmq_batch_recv(nmq_batch_in_t *in, void *sock, bool with_routing_id)
         errno = EPROTO;
         return -1;
     }
-    in->batch = nmq__batch__unpack(NULL, zmq_msg_size(s_frame(in, 0)), zmq_msg_data(s_frame(in, 0)));
+    /* protobuf-c allocates every op, message and string of the batch: from
+     * the arena, freed at once by nmq_batch_in_close (malloc was the largest
+     * cost of a fan-out's acceptor) */
+    ProtobufCAllocator arena = { .alloc = s_unpack_alloc, .free = s_unpack_free, .allocator_data = in };
+    in->batch = nmq__batch__unpack(&arena, zmq_msg_size(s_frame(in, 0)), zmq_msg_data(s_frame(in, 0)));
     if (!in->batch) {
         nmq_warn("dropped a batch that is not a packed nmq.Batch");
         nmq_batch_in_close(in);
@@ -286,6 +310,8 @@ const uint8_t *nmq_batch_in_payload(const nmq_batch_in_t *in, const Nmq__Msg *ms
 void nmq_batch_in_free(nmq_batch_in_t *in)
 {
     nmq_batch_in_close(in);
+    free(in->arena);
+    in->arena = NULL;
     for (int i = 0; i < in->nchunks; i++)
         free(in->chunks[i]);
     free(in->chunks);
@@ -295,9 +321,8 @@ void nmq_batch_in_free(nmq_batch_in_t *in)
 
 void nmq_batch_in_close(nmq_batch_in_t *in)
 {
-    if (in->batch)
-        nmq__batch__free_unpacked(in->batch, NULL);
-    in->batch = NULL;
+    in->batch = NULL;   /* its memory is the arena's */
+    s_arena_reset(&in->arena);
     for (int i = 0; i < in->nframes; i++)
         zmq_msg_close(s_frame(in, i));
     in->nframes = 0;

@@ -75,6 +75,7 @@ typedef struct {
     char routing_id[64];
     size_t routing_len;
     int from_shard;                          /* the receiver's note of where it came from */
+    struct nmq_batch_chunk *arena;                   /* the unpacked Batch's memory, kept between batches */
 } nmq_batch_in_t;
 
 /* Receive one batch (ZMQ_DONTWAIT); with_routing_id on a ROUTER.  0, or -1
