@@ -205,7 +205,7 @@ int nmq_batch_send(nmq_batch_t *b, void *sock, const void *routing_id, size_t ro
     }
     zmq_msg_t m;
     zmq_msg_init_data(&m, buf, len, s_free_payload, NULL);
-    if (rc < 0 || zmq_msg_send(&m, sock, (b->npayloads ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0) {
+    if (zmq_msg_send(&m, sock, (b->npayloads ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0) {
         int err = errno;
         zmq_msg_close(&m);   /* frees buf */
         if (err == EAGAIN && !routing_id) {

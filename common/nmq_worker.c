@@ -4,8 +4,8 @@
  * DEALER first, the SIGTERM signalfd second, then the role's items.  A ZeroMQ
  * socket is watched through its ZMQ_FD, which only says "something changed":
  * the socket is then pending, and ZMQ_EVENTS is asked for pending sockets
- * only (after a signal, after its handler ran, after this process sent or
- * received on it: nmq_worker_socket_used).  zmq_poll asked every socket twice
+ * only (after a signal, after its handler ran, after this process sent on
+ * it: nmq_worker_socket_used).  zmq_poll asked every socket twice
  * per turn, each answer a poll() and a getpid(): most of a worker's system
  * calls at 10,000 messages a second.  Heartbeats are
  * due every interval whatever the role does; any message from the supervisor

@@ -72,10 +72,10 @@ int nmq_worker_watch_fd(nmq_worker_t *w, int fd, short events, nmq_worker_io_fn 
 int nmq_worker_watch_socket(nmq_worker_t *w, void *sock, short events, nmq_worker_io_fn *fn, void *arg);
 void nmq_worker_unwatch_fd(nmq_worker_t *w, int fd);
 void nmq_worker_unwatch_socket(nmq_worker_t *w, void *sock);
-/* This process sent or received on sock outside its handler: ZeroMQ may
- * have taken the wake-up that announced input with it, so the loop asks the
- * socket itself next turn.  Called by nmq_batch and nmq_ctl; a no-op outside
- * a worker or for sockets not watched. */
+/* This process is sending on sock: ZeroMQ may take the wake-up that
+ * announced input with the send, so the loop asks the socket itself before
+ * it blocks.  Called by every sender (nmq_batch, nmq_ctl, the cluster's
+ * links, bridge and ZAP); a no-op outside a worker or for sockets not watched. */
 void nmq_worker_socket_used(void *sock);
 
 /* Leave the loop; the process exits with status after role->destroy. */
