@@ -90,6 +90,8 @@ class Node:
 
     # --- running ----------------------------------------------------------------
     def run(self, *args, timeout=30, check=False):
+        if args[:1] == ("start",):
+            self.launched = self.starts_logged()
         return subprocess.run([NEMOMQ, "-c", self.conf] + list(args), capture_output=True,
                               text=True, timeout=timeout, check=check)
 
@@ -115,6 +117,7 @@ class Node:
         def limit():
             import resource
             resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+        self.launched = self.starts_logged()
         self.proc = subprocess.Popen([NEMOMQ, "-c", self.conf, "console"], preexec_fn=limit if nofile else None,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         wait_for(lambda: self.ping() or self.proc.poll() is not None, 15, what="node up")
@@ -136,7 +139,14 @@ class Node:
         return [w["pid"] for w in self.workers()
                 if w["role"] != "supervisor" and (role is None or w["role"] == role) and w["pid"]]
 
+    def starts_logged(self):
+        return self.log().count("node %s started: " % self.name)
+
     def ready(self):
+        # the supervisor answers while it starts the workers stage by stage:
+        # all of those listed so far may be running before the last are forked
+        if self.starts_logged() <= getattr(self, "launched", 0):
+            return False
         ws = self.workers()
         return all(w["state"] == "running" for w in ws) and ws
 
