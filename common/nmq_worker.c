@@ -11,6 +11,16 @@
  * due every interval whatever the role does; any message from the supervisor
  * counts as its heartbeat.  The worker does not judge the supervisor: the
  * kernel kills it when the supervisor dies (PR_SET_PDEATHSIG, set before exec).
+ *
+ * Memory: in a busy worker free() does not hand memory back to the system
+ * (M_TRIM_THRESHOLD high, M_MMAP_THRESHOLD fixed): returned pages come back
+ * as page faults on the next batch, and a fan-out spent an eighth of its CPU
+ * there.  A worker that was mostly idle over a heartbeat interval (all its
+ * threads, ZeroMQ's included, under NMQ_WORKER_TRIM_BUSY_PCT of it) turns
+ * the threshold back down and gives what it holds free back at once
+ * (malloc_trim), so a connect storm or a backlog leaves nothing behind.
+ * ZeroMQ's thread allocates from the same arena (M_ARENA_MAX 1): the top of
+ * a thread's own arena is out of malloc_trim's reach.
  */
 #include "nmq_worker.h"
 #include "nmq_ctl.h"
@@ -25,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,6 +70,8 @@ struct nmq_worker {
     int exit_status;
     uint64_t hb_seq;
     int64_t next_heartbeat;
+    int64_t cpu_us_at_heartbeat;   /* the process's CPU time at the last one */
+    bool memory_busy;              /* free() keeps what it frees (s_memory_mode) */
     int epfd;
     uint32_t next_key;
     s_watch_t watches[NMQ_WORKER_MAX_ITEMS];
@@ -379,15 +392,43 @@ static int s_setup_signals(nmq_worker_t *w)
     return w->sigfd < 0 ? -1 : 0;
 }
 
+/* Thresholds of the memory policy (see the top of the file). */
+#define NMQ_WORKER_TRIM_BUSY (64 << 20)     /* free() trims above this while busy */
+#define NMQ_WORKER_TRIM_QUIET (128 << 10)   /* and above this (glibc's own) while quiet */
+#define NMQ_WORKER_MMAP_THRESHOLD (8 << 20) /* blocks above this are mmap'ed */
+#define NMQ_WORKER_TRIM_BUSY_PCT 10
+
+static void s_memory_mode(nmq_worker_t *w, bool busy)
+{
+    if (busy == w->memory_busy)
+        return;
+    w->memory_busy = busy;
+    mallopt(M_TRIM_THRESHOLD, busy ? NMQ_WORKER_TRIM_BUSY : NMQ_WORKER_TRIM_QUIET);
+}
+
+static int64_t s_process_cpu_us(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) < 0)
+        return 0;
+    return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+}
+
 static void s_heartbeat_if_due(nmq_worker_t *w)
 {
     int64_t now = s_now_ms();
     if (now >= w->next_heartbeat) {
         s_send(w, NMQ_CTL_HEARTBEAT);
-        w->next_heartbeat = now + w->cfg->supervisor_heartbeat_interval;
+        int64_t interval_ms = w->cfg->supervisor_heartbeat_interval;
+        w->next_heartbeat = now + interval_ms;
         /* what a burst (a connect storm, a backlog) left free goes back to
-         * the system, so a quiet worker holds what it uses and no more */
-        malloc_trim(0);
+         * the system once the worker is quiet; a busy one keeps its pages */
+        int64_t cpu = s_process_cpu_us();
+        bool busy = (cpu - w->cpu_us_at_heartbeat) * 100 >= interval_ms * 1000 * NMQ_WORKER_TRIM_BUSY_PCT;
+        w->cpu_us_at_heartbeat = cpu;
+        s_memory_mode(w, busy);
+        if (!busy)
+            malloc_trim(0);
     }
 }
 
@@ -482,6 +523,9 @@ int nmq_worker_main(const nmq_role_t *role)
     w->role = role;
     w->sigfd = -1;
     nmq_pid_cache_enable();
+    mallopt(M_MMAP_THRESHOLD, NMQ_WORKER_MMAP_THRESHOLD);
+    mallopt(M_ARENA_MAX, 1);   /* ZeroMQ's thread too: malloc_trim reaches all */
+    s_memory_mode(w, true);
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (w->epfd < 0) {
         free(w);
