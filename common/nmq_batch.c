@@ -176,6 +176,7 @@ Nmq__Recipient *nmq_batch_recipient(nmq_batch_t *b, const char *client, size_t c
 }
 
 size_t nmq_batch_count(const nmq_batch_t *b) { return b->nops; }
+void nmq_batch_discard(nmq_batch_t *b) { s_reset(b); }
 
 static void s_free_payload(void *data, void *hint) { free(data); }
 

@@ -49,6 +49,8 @@ uint32_t nmq_batch_payload(nmq_batch_t *self, const void *data, size_t len);
 char *nmq_batch_strdup(nmq_batch_t *self, const char *s, size_t len);
 void *nmq_batch_alloc(nmq_batch_t *self, size_t size);
 size_t nmq_batch_count(const nmq_batch_t *self);
+/* Forget every op (a batch for a peer that is gone). */
+void nmq_batch_discard(nmq_batch_t *self);
 /* A copy of msg in the batch (topic, publisher, properties) whose payload
  * frame holds payload. */
 Nmq__Msg *nmq_batch_msg(nmq_batch_t *self, const Nmq__Msg *msg, const void *payload, size_t len);
@@ -75,7 +77,7 @@ typedef struct {
     char routing_id[64];
     size_t routing_len;
     int from_shard;                          /* the receiver's note of where it came from */
-    struct nmq_batch_chunk *arena;                   /* the unpacked Batch's memory, kept between batches */
+    struct nmq_batch_chunk *arena;           /* the unpacked Batch's memory, kept between batches */
 } nmq_batch_in_t;
 
 /* Receive one batch (ZMQ_DONTWAIT); with_routing_id on a ROUTER.  0, or -1

@@ -2,9 +2,11 @@
 authentication and ACLs (vmq_passwd, vmq_acl), client ids, keep-alive and
 CONNECT timeouts, message size and topic depth, queue limits and order."""
 import os
+import selectors
 import socket
 import struct
 import subprocess
+import threading
 import time
 import unittest
 
@@ -285,6 +287,127 @@ class TestSlowReader(BrokerCase):
             with open("/proc/%d/status" % pid) as f:
                 rss_kb = int([l for l in f if l.startswith("VmRSS")][0].split()[1])
             self.assertLess(rss_kb, 64 * 1024, "acceptor %d holds %d KiB" % (pid, rss_kb))
+
+
+class TestFanOutBacklog(BrokerCase):
+    # no queue limit: only the queue worker's own reading rule bounds it
+    node_extra = dict(BrokerCase.node_extra, max_online_messages="-1")
+
+    @staticmethod
+    def peak_kib(pid):
+        with open("/proc/%d/status" % pid) as f:
+            return int([l for l in f if l.startswith("VmHWM")][0].split()[1])
+
+    def test_a_fan_out_flood_waits_in_tcp_not_in_the_queue_worker(self):
+        n_subs, n_pubs = 200, 5000
+        subs = []
+        for i in range(n_subs):
+            s = self.raw()
+            s.sendall(self.connect_packet(b"fo-%d" % i, 4))
+            self.assertEqual(s.recv(4), b"\x20\x02\x00\x00")
+            s.sendall(b"\x82\x09\x00\x01\x00\x04fo/t\x00")   # SUBSCRIBE fo/t QoS 0
+            self.assertEqual(s.recv(5), b"\x90\x03\x00\x01\x00")
+            s.setblocking(False)
+            subs.append(s)
+        # the subscribers read (and drop) everything, in a thread of their own
+        stop = threading.Event()
+        received = [0]
+
+        def drain():
+            sel = selectors.DefaultSelector()
+            for s in subs:
+                sel.register(s, selectors.EVENT_READ)
+            while not stop.is_set():
+                for key, _ in sel.select(0.1):
+                    try:
+                        received[0] += len(key.fileobj.recv(1 << 20))
+                    except BlockingIOError:
+                        pass
+            sel.close()
+        reader_thread = threading.Thread(target=drain, daemon=True)
+        reader_thread.start()
+        self.addCleanup(reader_thread.join)
+        self.addCleanup(stop.set)
+        queues = self.node.worker_pids("queue")
+        before = {pid: self.peak_kib(pid) for pid in queues}
+        # a million deliveries: taken in as fast as the publisher sends, they
+        # are 100 MiB of entries in the queue workers before the first goes
+        # out; read only while under two turns of packets, a few MiB
+        rest = struct.pack("!H", 4) + b"fo/t" + b"z" * 64
+        packet = bytes([0x30, len(rest)]) + rest
+        pub = self.raw()
+        pub.sendall(self.connect_packet(b"fo-pub", 4))
+        self.assertEqual(pub.recv(4), b"\x20\x02\x00\x00")
+        pub.settimeout(60)
+        pub.sendall(packet * n_pubs)
+        wait_for(lambda: {m["name"]: m["value"] for m in self.node.admin_json("metrics", "show")}
+                 .get("queue_message_in", 0) >= n_subs * n_pubs, 60, what="every delivery queued")
+        wait_for(lambda: received[0] >= n_subs * n_pubs * len(packet) // 2, 60,
+                 what="the subscribers to read half the deliveries at least")
+        for pid in queues:
+            grew = self.peak_kib(pid) - before[pid]
+            self.assertLess(grew, 32 * 1024, "queue worker %d grew %d KiB at its peak" % (pid, grew))
+
+
+class TestStalledReaders(BrokerCase):
+    # no queue limit; an acceptor silent for 3 heartbeats of 200 ms is killed
+    node_extra = dict(BrokerCase.node_extra, max_online_messages="-1", **{"supervisor.max_restarts": "100"})
+
+    def test_a_flood_to_stalled_readers_leaves_the_node_serving(self):
+        # 200 subscribers that never read, 8,000 publishes of 2 KiB: the
+        # acceptors' buffers fill, their pipes from the queue workers fill, and
+        # on this two-CPU machine an acceptor may be killed as silent with its
+        # pipes full.  A queue worker waiting for room in a dead acceptor's pipe
+        # never took anything again; whatever happens, the node must serve after
+        for i in range(200):
+            s = self.raw()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(self.connect_packet(b"st-%d" % i, 4))
+            self.assertEqual(s.recv(4), b"\x20\x02\x00\x00")
+            s.sendall(b"\x82\x09\x00\x01\x00\x04st/t\x00")   # SUBSCRIBE st/t QoS 0
+            self.assertEqual(s.recv(5), b"\x90\x03\x00\x01\x00")
+        rest = struct.pack("!H", 4) + b"st/t" + b"z" * 2048
+        packet = b"\x30" + bytes([0x80 | (len(rest) & 0x7F), len(rest) >> 7]) + rest
+        pub = self.raw()
+        pub.sendall(self.connect_packet(b"st-pub", 4))
+        self.assertEqual(pub.recv(4), b"\x20\x02\x00\x00")
+        pub.settimeout(60)
+        try:
+            pub.sendall(packet * 8000)
+        except OSError:
+            pass   # its acceptor was killed under it
+        metric = lambda name: {m["name"]: m["value"] for m in self.node.admin_json("metrics", "show")}.get(name, 0)
+        wait_for(lambda: metric("queue_message_in") == metric("queue_message_out"), 60,
+                 what="the queue workers to send what they took")
+        reader = self.client("st-after-sub")
+        reader.subscribe("st/after", 1)
+        self.client("st-after-pub").publish("st/after", b"after", 1)
+        self.assertEqual(reader.expect(1, timeout=10)[0].payload, b"after")
+
+
+class TestMemoryReturn(BrokerCase):
+    @staticmethod
+    def status_kib(pid, field):
+        with open("/proc/%d/status" % pid) as f:
+            return int([l for l in f if l.startswith(field + ":")][0].split()[1])
+
+    def test_a_quiet_acceptor_gives_back_what_a_burst_took(self):
+        # busy workers keep freed memory (no page faults on the next batch);
+        # once quiet for a heartbeat they give it back
+        pids = self.node.worker_pids("acceptor")
+        base = sum(self.status_kib(pid, "VmRSS") for pid in pids)
+        sub = self.client("mr-sub")
+        sub.subscribe("mr/t", 1)
+        pubs = [self.client("mr-pub-%d" % i) for i in range(4)]
+        body = b"m" * (6 << 20)
+        for p in pubs:
+            p.publish("mr/t", body, 1, wait=False)
+        got = sub.expect(4, timeout=60)
+        self.assertEqual([len(m.payload) for m in got], [len(body)] * 4)
+        peak = sum(self.status_kib(pid, "VmHWM") for pid in pids)
+        self.assertGreater(peak - base, 24 * 1024, "the burst took no memory to give back")
+        wait_for(lambda: sum(self.status_kib(pid, "VmRSS") for pid in pids) - base < 12 * 1024, 10,
+                 what="the acceptors to give back what the burst took")
 
 
 class TestMaxConnections(BrokerCase):

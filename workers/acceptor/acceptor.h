@@ -44,7 +44,7 @@
 /* Recipients routed in one loop turn before the connections' input waits for
  * the next: a fan-out to thousands makes each PUBLISH thousands of times the
  * work of its bytes, and a turn must stay short (heartbeats, other clients). */
-#define ACC_TURN_ROUTES 32768
+#define ACC_TURN_ROUTES 8192
 
 typedef enum {
     ACC_CONN_NEW,         /* waiting for CONNECT */

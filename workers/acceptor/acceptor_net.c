@@ -314,9 +314,15 @@ void acc_net_on_events(nmq_worker_t *w, void *arg, short revents)
 
 uint8_t *acc_conn_reserve(acceptor_t *a, acc_conn_t *c, size_t len)
 {
+    if (c->wcap - c->wlen < len && c->woff > 0 && c->woff >= c->wlen - c->woff) {
+        /* what was written is at least what is left: move the rest to the
+         * front (paid for by as many bytes written), or a reader that never
+         * quite catches up would grow the buffer without end */
+        memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
+        c->wlen -= c->woff;
+        c->woff = 0;
+    }
     if (c->wcap - c->wlen < len) {
-        if (c->woff > 0 && c->woff == c->wlen)
-            c->woff = c->wlen = 0;
         size_t cap = c->wcap ? c->wcap : 1024;
         while (cap - c->wlen < len)
             cap *= 2;

@@ -33,7 +33,7 @@ static void s_on_router(nmq_worker_t *w, void *arg, short revents)
     queue_worker_t *q = nmq_worker_data(w);
     /* bounded in time: the turn's commit and deliveries come after this */
     int64_t until = queue_now_ms() + 20;
-    for (int i = 0; i < 1024 && queue_now_ms() < until; i++) {
+    for (int i = 0; i < 1024 && !queue_ops_backlogged(q) && queue_now_ms() < until; i++) {
         if (nmq_batch_recv(q->in, q->router, true) < 0)
             break;
         queue_ops_dispatch(q, q->in);

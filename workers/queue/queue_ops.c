@@ -5,6 +5,7 @@
 #include "queue_worker.h"
 #include "nmq_log.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <errno.h>
@@ -24,19 +25,48 @@ int64_t queue_now_ms(void)
 
 static queue_peer_t *s_peer(queue_worker_t *q, const char *id, size_t len)
 {
-    for (int i = 0; i < q->npeers; i++)
+    queue_peer_t *reuse = NULL;
+    for (int i = 0; i < q->npeers; i++) {
         if (q->peers[i].id_len == len && !memcmp(q->peers[i].id, id, len)) {
             q->peers[i].last_seen_ms = queue_now_ms();
             return &q->peers[i];
         }
-    if (q->npeers == QUEUE_MAX_PEERS || len > sizeof q->peers[0].id)
+        if (q->peers[i].gone && !reuse)
+            reuse = &q->peers[i];
+    }
+    if (len > sizeof q->peers[0].id || (q->npeers == QUEUE_MAX_PEERS && !reuse))
         return NULL;
-    queue_peer_t *p = &q->peers[q->npeers++];
+    queue_peer_t *p;
+    if (q->npeers < QUEUE_MAX_PEERS) {
+        p = &q->peers[q->npeers++];
+        p->out = nmq_batch_new();
+    } else {
+        p = reuse;
+        nmq_batch_discard(p->out);   /* what came in for the dead one since */
+    }
     p->last_seen_ms = queue_now_ms();
     memcpy(p->id, id, len);
     p->id_len = len;
-    p->out = nmq_batch_new();
+    p->gone = false;
     return p;
+}
+
+/* An acceptor's id is "a<slot>.<pid>" (acceptor_main.c): one whose pipe
+ * stays full may have died with it full, and a dead one's connection is
+ * never read to its end while this worker does not read (it is blocked on
+ * that very pipe).  Its process tells. */
+static bool s_peer_gone(const queue_peer_t *p)
+{
+    const char *dot = memchr(p->id, '.', p->id_len), *end = p->id + p->id_len;
+    if (p->id[0] != 'a' || !dot || dot + 1 == end)
+        return false;
+    long pid = 0;
+    for (const char *c = dot + 1; c < end; c++) {
+        if (*c < '0' || *c > '9' || pid > 1L << 32)
+            return false;
+        pid = pid * 10 + (*c - '0');
+    }
+    return pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
 }
 
 static void s_mark_dirty(queue_worker_t *q, queue_attach_t *at)
@@ -194,7 +224,8 @@ void queue_ops_wills(queue_worker_t *q, int64_t now, bool all)
 {
     queue_peer_t *to = NULL;
     for (int i = 0; i < q->npeers; i++)
-        if (q->peers[i].id[0] == 'a' && (!to || q->peers[i].last_seen_ms > to->last_seen_ms))
+        if (q->peers[i].id[0] == 'a' && !q->peers[i].gone &&
+            (!to || q->peers[i].last_seen_ms > to->last_seen_ms))
             to = &q->peers[i];
     for (queue_will_t **p = &q->wills; *p;) {
         queue_will_t *w = *p;
@@ -292,8 +323,11 @@ static void s_append(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op 
         };
     }
     /* the acceptor sends each client once per APPEND (acceptor_routes.c) */
-    if (queue_shard_append(q->shard, &msg, t, (int)op->n_recipients, queue_now_ms()) < 0)
+    int appended = queue_shard_append(q->shard, &msg, t, (int)op->n_recipients, queue_now_ms());
+    if (appended < 0)
         nmq_error("store error appending message %llu", (unsigned long long)m->id);
+    else
+        q->backlog += (size_t)appended;
     for (size_t i = 0; i < op->n_recipients; i++)
         s_mark_dirty(q, nmq_hashmap_get(q->attached, t[i].client_id, strlen(t[i].client_id)));
     if (t != stack)
@@ -425,43 +459,69 @@ static void s_deliver(queue_worker_t *q, queue_attach_t *at, const queue_out_t *
     }
 }
 
-/* A turn sends at most QUEUE_TURN_BUDGET packets, an equal share of them to
- * each session with work (at least QUEUE_SESSION_BUDGET): a client with a huge
- * backlog, or a fan-out to thousands, is fed over several turns and the
- * worker's loop stays short.
+/* A turn sends at most QUEUE_TURN_BUDGET packets and QUEUE_TURN_BYTES of
+ * payload, an equal share of the packets to each session with work (at least
+ * QUEUE_SESSION_BUDGET): a client with a huge backlog, or a fan-out to
+ * thousands, is fed over several turns and the worker's loop stays short.
+ * The bytes matter because each delivery carries its own copy of the payload
+ * and an acceptor's pipe holds 16 batches: 8192 deliveries of 2 KiB made
+ * 16 MiB batches, turns of 200 ms here and in the acceptors, and pipes of
+ * 256 MiB.  64-byte messages reach the packet budget first.
  * Sessions left with work stay on the dirty list, the served ones first out,
  * so every session gets its turn. */
 #define QUEUE_TURN_BUDGET 8192
+#define QUEUE_TURN_BYTES (1u << 20)
 #define QUEUE_SESSION_BUDGET 256
+/* Packets waiting to go out above which acceptors are not read (s_on_router):
+ * one append may fan out to thousands of sessions, so reading as long as
+ * batches come would queue a publisher's flood in this worker's memory.
+ * Above it, the acceptors' pipes fill and they stop reading their
+ * publishers.  Acknowledgements cannot be held up for long: a session whose
+ * window is full is no backlog. */
+#define QUEUE_BACKLOG_MAX (2 * QUEUE_TURN_BUDGET)
+
+bool queue_ops_backlogged(const queue_worker_t *q) { return q->backlog >= QUEUE_BACKLOG_MAX; }
+
+static size_t s_out_bytes(const queue_out_t *out)
+{
+    return out->msg ? out->msg->payload_len + out->msg->topic_len + out->msg->props_len : 0;
+}
 
 bool queue_ops_flush(queue_worker_t *q)
 {
     int64_t now = queue_now_ms();
-    size_t keep = 0, i = 0;
+    size_t keep = 0, i = 0, backlog = 0;
     int budget = QUEUE_TURN_BUDGET;
     /* fair shares: a lone busy subscriber may take the whole turn */
     int share = q->ndirty ? QUEUE_TURN_BUDGET / (int)q->ndirty : QUEUE_TURN_BUDGET;
     if (share < QUEUE_SESSION_BUDGET)
         share = QUEUE_SESSION_BUDGET;
-    for (; i < q->ndirty && budget > 0; i++) {
+    size_t bytes = 0;
+    for (; i < q->ndirty && budget > 0 && bytes < QUEUE_TURN_BYTES; i++) {
         queue_attach_t *at = q->dirty[i];
         queue_session_t *s = queue_shard_find(q->shard, at->client_id);
         queue_out_t out;
         int sent = 0;
-        while (s && sent < share && sent < budget &&
+        while (s && sent < share && sent < budget && bytes < QUEUE_TURN_BYTES &&
                queue_session_next(q->shard, s, now, &out) == 1) {
             s_deliver(q, at, &out);
+            bytes += s_out_bytes(&out);
             sent++;
         }
         budget -= sent;
-        if (sent == share || (budget == 0 && s))
+        if (sent == share || ((budget == 0 || bytes >= QUEUE_TURN_BYTES) && s)) {
             q->dirty[keep++] = at;   /* more next turn */
-        else
+            backlog += queue_session_queued(s);
+        } else {
             at->dirty = false;
+        }
     }
     /* the sessions this turn did not reach come first next turn, then the
      * ones it served that still have more: [i, ndirty) + [0, keep) */
     size_t rest = q->ndirty - i;
+    /* the sessions not reached count a share each: an estimate that errs
+     * high, which only delays reading by a turn (QUEUE_BACKLOG_MAX) */
+    q->backlog = backlog + rest * (size_t)share;
     if (rest && keep) {
         queue_attach_t **order = malloc((rest + keep) * sizeof *order);
         memcpy(order, q->dirty + i, rest * sizeof *order);
@@ -478,10 +538,23 @@ bool queue_ops_flush(queue_worker_t *q)
         exit(1);
     }
     bool blocked = false;
-    for (int p = 0; p < q->npeers; p++)
-        if (nmq_batch_send(q->peers[p].out, q->router, q->peers[p].id, q->peers[p].id_len) < 0 &&
-            errno == EAGAIN)
-            blocked = true;
+    for (int p = 0; p < q->npeers; p++) {
+        queue_peer_t *peer = &q->peers[p];
+        if (peer->gone) {
+            nmq_batch_discard(peer->out);
+            continue;
+        }
+        if (nmq_batch_send(peer->out, q->router, peer->id, peer->id_len) < 0 && errno == EAGAIN) {
+            if (!s_peer_gone(peer)) {
+                blocked = true;
+                continue;
+            }
+            nmq_warn("acceptor %.*s exited with its pipe full: %zu ops for it dropped", (int)peer->id_len,
+                     peer->id, nmq_batch_count(peer->out));
+            peer->gone = true;
+            nmq_batch_discard(peer->out);
+        }
+    }
     queue_block(q, blocked);
     nmq_batch_send(q->meta_out, q->meta, NULL, 0);
     nmq_batch_send(q->cluster_out, q->cluster, NULL, 0);

@@ -848,6 +848,8 @@ static int s_to_inflight(queue_shard_t *self, queue_session_t *s, s_entry_t *e)
     return 1;
 }
 
+size_t queue_session_queued(const queue_session_t *s) { return s->queued.n; }
+
 int queue_session_next(queue_shard_t *self, queue_session_t *s, int64_t now, queue_out_t *out)
 {
     s_limbo_free(self);

@@ -190,6 +190,8 @@ int queue_shard_append(queue_shard_t *self, const queue_store_msg_t *msg, queue_
 /* The next packet for an online session: 1 and out filled, 0 nothing to send
  * now (empty, or the window is full), -1 on a store error. */
 int queue_session_next(queue_shard_t *self, queue_session_t *s, int64_t now, queue_out_t *out);
+/* Entries waiting to be sent (beyond the in-flight window). */
+size_t queue_session_queued(const queue_session_t *s);
 /* Send every message in flight and every PUBREL again (MQTT 3.1.x retry after
  * retry_interval); attach does this itself. */
 void queue_session_resend(queue_shard_t *self, queue_session_t *s);

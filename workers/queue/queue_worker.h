@@ -34,6 +34,7 @@ typedef struct queue_peer {
     size_t id_len;
     int64_t last_seen_ms;
     nmq_batch_t *out;
+    bool gone;                 /* its process exited: what is for it is dropped */
 } queue_peer_t;
 
 /* An MQTT 5 will held for its delay; dropped when its session resumes. */
@@ -67,6 +68,8 @@ typedef struct queue_worker {
     queue_shard_t *shard;
     void *router;
     bool blocked;              /* an acceptor's pipe is full: the ROUTER is not read */
+    size_t backlog;            /* packets to send: what the last flush left, plus
+                                * entries appended since (queue_ops_backlogged) */
     void *meta;
     nmq_batch_t *meta_out;
     nmq_batch_in_t *in;
@@ -112,6 +115,8 @@ void queue_ops_dispatch(queue_worker_t *q, const nmq_batch_in_t *in);
 /* The turn's end: deliveries, commit, send.  True when sessions still have
  * packets to send (their budget ran out): call again soon. */
 bool queue_ops_flush(queue_worker_t *q);
+/* Too much to send to take more from acceptors (QUEUE_BACKLOG_MAX). */
+bool queue_ops_backlogged(const queue_worker_t *q);
 void queue_ops_expire(queue_worker_t *q, int64_t now_ms);
 /* MQTT 3.1.x: resend what a client left unacknowledged for retry_interval. */
 void queue_ops_retry(queue_worker_t *q, int64_t now_ms);
