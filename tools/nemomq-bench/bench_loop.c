@@ -172,10 +172,10 @@ static void s_event(bench_loop_t *L, bench_conn_t *c, uint32_t ev)
 {
     if (c->state == BENCH_ST_CLOSED)
         return;
-    if (c->state == BENCH_ST_TCP || ev & (EPOLLIN | EPOLLERR | EPOLLHUP))
+    if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP))
         if (!bench_conn_read(L, c))
             return;
-    if (ev & EPOLLOUT && c->state != BENCH_ST_CLOSED && c->state != BENCH_ST_TCP)
+    if (ev & EPOLLOUT && c->state != BENCH_ST_CLOSED)
         (void)bench_conn_flush(L, c);
 }
 
