@@ -108,9 +108,7 @@ static void s_accept_one(acceptor_t *a, int lfd, int fd, const struct sockaddr_s
         close(fd);
         return;
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    c->fd = fd;
+    c->fd = fd;   /* TCP_NODELAY: inherited from the listener (sup_listen.c) */
     c->id = ((uint64_t)++a->gens[fd] << 32) | (uint32_t)fd;
     c->state = ACC_CONN_NEW;
     c->last_rx_ms = (int64_t)acc_now_ms();
