@@ -170,6 +170,20 @@ int nmq_worker_watch_socket(nmq_worker_t *w, void *sock, short events, nmq_worke
 }
 
 void nmq_worker_unwatch_fd(nmq_worker_t *w, int fd) { s_unwatch(w, NULL, fd); }
+
+void nmq_worker_pause_fd(nmq_worker_t *w, int fd, bool paused)
+{
+    for (int i = 0; i < w->nitems; i++) {
+        s_watch_t *x = &w->watches[i];
+        if (x->sock || x->fd != fd)
+            continue;
+        struct epoll_event ev = { .events = paused ? 0 : s_epoll_events(x->events), .data.u32 = x->key };
+        epoll_ctl(w->epfd, EPOLL_CTL_MOD, fd, &ev);
+        if (paused)
+            x->revents = 0;
+        return;
+    }
+}
 void nmq_worker_unwatch_socket(nmq_worker_t *w, void *sock) { s_unwatch(w, sock, -1); }
 
 int nmq_worker_listen_fds(const nmq_worker_t *w, const char **names, const char **addrs,

@@ -71,6 +71,11 @@ bool nmq_worker_stopping(const nmq_worker_t *w);
 int nmq_worker_watch_fd(nmq_worker_t *w, int fd, short events, nmq_worker_io_fn *fn, void *arg);
 int nmq_worker_watch_socket(nmq_worker_t *w, void *sock, short events, nmq_worker_io_fn *fn, void *arg);
 void nmq_worker_unwatch_fd(nmq_worker_t *w, int fd);
+/* Stop (or resume) reporting a watched fd's events, keeping its watch: an
+ * epoll_ctl MOD, where unwatching and watching again is a DEL and an ADD,
+ * and an ADD of an epoll fd makes the kernel walk every fd inside it (the
+ * acceptor's epoll holds all its connections). */
+void nmq_worker_pause_fd(nmq_worker_t *w, int fd, bool paused);
 void nmq_worker_unwatch_socket(nmq_worker_t *w, void *sock);
 /* This process is sending on sock: ZeroMQ may take the wake-up that
  * announced input with the send, so the loop asks the socket itself before

@@ -289,17 +289,6 @@ bool acc_links_pressure(acceptor_t *a)
     return a->congested;
 }
 
-/* Input read while congested waits in the connections' buffers; no epoll
- * event will come for it, so take it up here. */
-static void s_resume_input(acceptor_t *a)
-{
-    for (int fd = 0; fd < a->max_fds && !a->congested; fd++) {
-        acc_conn_t *c = a->conns[fd];
-        if (c && c->rlen > 0 && c->state == ACC_CONN_ONLINE)
-            acc_session_input(a, c);
-    }
-}
-
 void acc_links_flush(acceptor_t *a)
 {
     bool congested = false;
@@ -311,12 +300,9 @@ void acc_links_flush(acceptor_t *a)
     if (congested == a->congested)
         return;
     a->congested = congested;
-    if (congested) {
-        nmq_worker_unwatch_fd(a->w, a->epfd);
-    } else {
-        nmq_worker_watch_fd(a->w, a->epfd, ZMQ_POLLIN, acc_net_on_events, a);
-        s_resume_input(a);
-    }
+    /* input read before the pipe filled waits in its connection's buffer,
+     * held (acc_session_input): the next turn takes it up (acceptor_main.c) */
+    nmq_worker_pause_fd(a->w, a->epfd, congested);
 }
 
 static void *s_connect(acceptor_t *a, int type, const char *name, int hwm)

@@ -781,8 +781,10 @@ void acc_session_input(acceptor_t *a, acc_conn_t *c)
         s_packets[p.type & 15](a, c, &p);
         if (a->conns[fd] != c)
             return;   /* the handler closed it */
-        if (acc_links_pressure(a))
-            break;    /* a queue worker is behind: the rest waits in rbuf */
+        if (acc_links_pressure(a)) {
+            acc_net_hold_input(a, c);   /* a queue worker is behind: the rest waits */
+            break;
+        }
     }
     if (off > 0 && a->conns[fd] == c) {
         memmove(c->rbuf, c->rbuf + off, c->rlen - off);
