@@ -196,6 +196,8 @@ static void s_drop_subscriptions(acceptor_t *a, acc_conn_t *c)
     op->client_id = nmq_batch_strdup(b, c->client_id, strlen(c->client_id));
 }
 
+static void s_online(acceptor_t *a, acc_conn_t *c, bool present);
+
 static void s_on_connect(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet_t *p)
 {
     const nmq_mqtt_connect_t *cn = &p->u.connect;
@@ -281,18 +283,32 @@ static void s_on_connect(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet_t *
     c->deadline_ms = 0;
     if (assigned[0])
         c->assigned_id = true;
+    /* A clean start has no session to wait for: whatever the client id had,
+     * here or on another node, the ATTACH discards (and the queue worker
+     * takes it before anything this connection sends next: same pipe), so
+     * CONNACK goes at once and the input loop goes on with what follows the
+     * CONNECT.  Its ATTACHED is then only a receipt.  A session that may
+     * resume waits for the queue worker to say whether it is present. */
+    if (cn->clean_start)
+        s_online(a, c, false);
 }
 
-void acc_session_attached(acceptor_t *a, acc_conn_t *c, bool present)
+/* CONNACK: the connection is the client's session from here on. */
+static void s_online(acceptor_t *a, acc_conn_t *c, bool present)
 {
-    if (c->state != ACC_CONN_ATTACHING)
-        return;
     s_connack(a, c, present, 0, c->assigned_id ? c->client_id : NULL, NULL);
     c->state = ACC_CONN_ONLINE;
     c->last_rx_ms = (int64_t)acc_now_ms();
     c->deadline_ms = c->keep_alive ? c->last_rx_ms + (int64_t)c->keep_alive * 1500 : 0;
     nmq_debug("client %s connected from %s (level %u, session present %d)", c->client_id, acc_conn_peer(c),
               c->level, present);
+}
+
+void acc_session_attached(acceptor_t *a, acc_conn_t *c, bool present)
+{
+    if (c->state != ACC_CONN_ATTACHING)
+        return;   /* a clean start, online since its CONNECT */
+    s_online(a, c, present);
     acc_session_input(a, c);   /* what the client sent behind its CONNECT */
 }
 
