@@ -28,7 +28,10 @@
  *           retain flag: acceptor -> meta RETAIN {msg} (+ payload; empty = clear).
  * DELIVERY  queue(X) -> acceptor  DELIVER {conn, msg, packet_id, dup, qos,
  *           sub_ids, remaining_expiry} + payload;  PUBREL {conn, packet_id}
- *           acceptor -> queue(X)  ACK {client_id, packet_id, ack_type}
+ *           acceptor -> queue(X)  ACK {client_id, packet_id, ack_type}; a
+ *           PUBACK/PUBCOMP that frees no window the queue worker may wait on
+ *           (broker_delivery_window) waits up to ACC_ACK_DELAY_MS for other
+ *           ops to queue(X), so acks do not make a batch of their own each.
  * SUBSCRIBE acceptor -> meta  SUBSCRIBE {req, client_id, subs[]}
  *           meta -> every acceptor (PUB)  DELTA {seq, client_id, subs[], remove}
  *           meta -> acceptor  RETAINED {req, msg} + payload for each retained
@@ -138,6 +141,21 @@ static inline int broker_shard_of(const char *client_id, size_t len, int nshards
     for (size_t i = 0; i < len; i++)
         h = (h ^ (uint8_t)client_id[i]) * 1099511628211ull;
     return nshards > 0 ? (int)(h % (uint64_t)nshards) : 0;
+}
+
+/* QoS 1/2 deliveries a client may have unacknowledged: its receive maximum
+ * (0: none given), max_inflight_messages (0: no limit) and, for 5.0,
+ * receive_max_broker.  The queue worker sends no more; the acceptor sends
+ * an ack at once only when its client's window may be what holds it back. */
+static inline size_t broker_delivery_window(uint32_t receive_max, int max_inflight, int receive_max_broker,
+                                            int level)
+{
+    size_t w = receive_max ? receive_max : 65535;
+    if (max_inflight > 0 && (size_t)max_inflight < w)
+        w = (size_t)max_inflight;
+    if (level == 5 && receive_max_broker > 0 && (size_t)receive_max_broker < w)
+        w = (size_t)receive_max_broker;
+    return w;
 }
 
 #endif

@@ -251,7 +251,44 @@ int acc_shard_of(const acceptor_t *a, const char *client_id, size_t len)
     return broker_shard_of(client_id, len, a->nshards);
 }
 
-nmq_batch_t *acc_to_queue(acceptor_t *a, int shard) { return a->queue_out[shard]; }
+nmq_batch_t *acc_to_queue(acceptor_t *a, int shard)
+{
+    a->queue_eager[shard] = true;
+    return a->queue_out[shard];
+}
+
+nmq_batch_t *acc_to_queue_lazy(acceptor_t *a, int shard)
+{
+    if (!a->queue_lazy_since[shard])
+        a->queue_lazy_since[shard] = (int64_t)acc_now_ms();
+    return a->queue_out[shard];
+}
+
+int acc_links_lazy_ms(const acceptor_t *a, int64_t now_ms)
+{
+    int64_t due = -1;
+    for (int i = 0; i < a->nshards; i++)
+        if (a->queue_lazy_since[i] && (due < 0 || a->queue_lazy_since[i] < due))
+            due = a->queue_lazy_since[i];
+    if (due < 0)
+        return -1;
+    due += ACC_ACK_DELAY_MS;
+    return due > now_ms ? (int)(due - now_ms) : 0;
+}
+
+/* Whether queue_out[i] goes now: something in it must, it is full, or its
+ * deferred acks waited long enough. */
+static bool s_queue_due(acceptor_t *a, int i, int64_t *now)
+{
+    size_t n = nmq_batch_count(a->queue_out[i]);
+    if (n == 0)
+        return false;
+    if (a->queue_eager[i] || n >= ACC_BATCH_OPS)
+        return true;
+    if (!*now)
+        *now = (int64_t)acc_now_ms();
+    return *now - a->queue_lazy_since[i] >= ACC_ACK_DELAY_MS;
+}
 nmq_batch_t *acc_to_meta(acceptor_t *a) { return a->meta_out; }
 
 Nmq__ConnRef *acc_conn_ref(acceptor_t *a, nmq_batch_t *b, const acc_conn_t *c)
@@ -292,9 +329,17 @@ bool acc_links_pressure(acceptor_t *a)
 void acc_links_flush(acceptor_t *a)
 {
     bool congested = false;
-    for (int i = 0; i < a->nshards; i++)
-        if (nmq_batch_send(a->queue_out[i], a->queues[i], NULL, 0) < 0 && errno == EAGAIN)
+    int64_t now = 0;
+    for (int i = 0; i < a->nshards; i++) {
+        if (!s_queue_due(a, i, &now))
+            continue;
+        if (nmq_batch_send(a->queue_out[i], a->queues[i], NULL, 0) < 0 && errno == EAGAIN) {
             congested = true;
+            continue;
+        }
+        a->queue_eager[i] = false;
+        a->queue_lazy_since[i] = 0;
+    }
     nmq_batch_send(a->meta_out, a->meta, NULL, 0);
     acc_remote_flush(a);
     if (congested == a->congested)

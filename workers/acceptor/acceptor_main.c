@@ -58,7 +58,9 @@ static int s_tick(nmq_worker_t *w)
         return 2;   /* try the held batch again soon */
     if (held)
         return 0;   /* input still waits: another turn at once (heartbeats go between) */
-    return (int)(a->next_timer_ms - now);
+    int lazy = acc_links_lazy_ms(a, now);   /* deferred acks (ACC_ACK_DELAY_MS) */
+    int timer = (int)(a->next_timer_ms - now);
+    return lazy >= 0 && lazy < timer ? lazy : timer;
 }
 
 static void s_stop(nmq_worker_t *w)

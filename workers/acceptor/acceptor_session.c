@@ -13,6 +13,7 @@
  * handler copies what it keeps (into the outgoing batch, or the connection).
  */
 #include "acceptor.h"
+#include "nmq_broker_ops.h"
 #include "nmq_hashmap.h"
 #include "nmq_log.h"
 #include "nmq_topic_validate.h"
@@ -564,7 +565,17 @@ static void s_on_publish(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet_t *
 
 static void s_forward_ack(acceptor_t *a, acc_conn_t *c, unsigned type, uint16_t packet_id)
 {
-    nmq_batch_t *b = acc_to_queue(a, acc_shard_of(a, c->client_id, strlen(c->client_id)));
+    /* PUBACK and PUBCOMP end a delivery; one that leaves the client's window
+     * at least half free releases nothing the queue worker waits for, so it
+     * may wait for company.  A PUBREC waits for our PUBREL: it goes now. */
+    bool ends = type != NMQ_MQTT_PUBREC;
+    size_t window = broker_delivery_window(c->receive_max, a->cfg->max_inflight_messages,
+                                           a->cfg->receive_max_broker, c->level);
+    bool lazy = ends && (size_t)c->inflight_out * 2 < window;
+    if (ends && c->inflight_out)
+        c->inflight_out--;
+    int shard = acc_shard_of(a, c->client_id, strlen(c->client_id));
+    nmq_batch_t *b = lazy ? acc_to_queue_lazy(a, shard) : acc_to_queue(a, shard);
     Nmq__Op *op = nmq_batch_op(b, BROKER_OP_ACK);
     op->client_id = nmq_batch_strdup(b, c->client_id, strlen(c->client_id));
     op->conn = acc_conn_ref(a, b, c);
@@ -853,6 +864,8 @@ void acc_session_deliver(acceptor_t *a, acc_conn_t *c, const Nmq__Op *op, const 
         a->c.queue_message_drop++;
         return;
     }
+    if (m->qos && c->inflight_out < UINT16_MAX)
+        c->inflight_out++;
     nmq_mqtt_publish_t pub = { 0 };
     pub.qos = (uint8_t)m->qos;
     pub.dup = op->dup;

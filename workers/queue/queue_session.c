@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nmq_broker_ops.h"
 #include "nmq_log.h"
 
 #define S_PID_MAX   65535
@@ -793,12 +794,7 @@ int queue_shard_append(queue_shard_t *self, const queue_store_msg_t *msg, queue_
 
 static size_t s_window(const queue_shard_t *self, const queue_session_t *s)
 {
-    size_t w = s->receive_max ? s->receive_max : S_PID_MAX;
-    if (self->lim.max_inflight > 0 && (size_t)self->lim.max_inflight < w)
-        w = (size_t)self->lim.max_inflight;
-    if (s->proto == 5 && self->lim.receive_max_broker > 0 && (size_t)self->lim.receive_max_broker < w)
-        w = (size_t)self->lim.receive_max_broker;
-    return w;
+    return broker_delivery_window(s->receive_max, self->lim.max_inflight, self->lim.receive_max_broker, s->proto);
 }
 
 static void s_out_publish(queue_out_t *out, const s_entry_t *e, bool dup, int64_t now)
