@@ -130,7 +130,8 @@ typedef struct acc_conn {
     uint16_t nqos2_in, cap_qos2_in;
     uint32_t inflight_in;        /* QoS 1/2 PUBLISHes not yet PUBACKed / PUBCOMPed (receive maximum) */
     acc_pending_t *pending;
-    uint64_t subscribe_req;      /* outstanding SUBSCRIBE/UNSUBSCRIBE req, 0 none */
+    uint32_t sub_wait_req;       /* SUBSCRIBE/UNSUBSCRIBE whose answer holds the input, 0 none */
+    uint32_t sub_wait_s;         /* since when (acc_now_ms() / 1000) */
     struct acc_conn *next_dirty;
 } acc_conn_t;
 
@@ -223,6 +224,8 @@ int acc_net_timers(acceptor_t *a, int64_t now_ms);
 void acc_session_input(acceptor_t *a, acc_conn_t *c);
 void acc_session_closed(acceptor_t *a, acc_conn_t *c);
 void acc_session_attached(acceptor_t *a, acc_conn_t *c, bool session_present);
+/* The input held behind a SUBSCRIBE/UNSUBSCRIBE goes on. */
+void acc_session_resume(acceptor_t *a, acc_conn_t *c);
 void acc_session_kick(acceptor_t *a, acc_conn_t *c, unsigned reason);
 void acc_session_deliver(acceptor_t *a, acc_conn_t *c, const Nmq__Op *op, const uint8_t *payload, size_t len);
 void acc_session_pubrel(acceptor_t *a, acc_conn_t *c, uint16_t packet_id);

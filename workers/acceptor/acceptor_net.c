@@ -393,6 +393,12 @@ int acc_net_timers(acceptor_t *a, int64_t now)
 {
     for (int fd = 0; fd < a->max_fds; fd++) {
         acc_conn_t *c = a->conns[fd];
+        if (c && c->sub_wait_req && now / 1000 - c->sub_wait_s > ACC_SUB_WAIT_S) {
+            nmq_warn("client %s (%s): no answer to its (UN)SUBSCRIBE in %d s: its input goes on",
+                     c->client_id, acc_conn_peer(c), ACC_SUB_WAIT_S);
+            acc_session_resume(a, c);
+            c = a->conns[fd];
+        }
         if (!c || c->deadline_ms == 0 || now < c->deadline_ms)
             continue;
         if (c->state == ACC_CONN_NEW) {

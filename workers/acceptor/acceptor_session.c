@@ -619,6 +619,8 @@ static Nmq__Op *s_meta_request(acceptor_t *a, acc_conn_t *c, broker_op_t code, u
     op->packet_id = packet_id;
     op->req = ++a->next_req;
     op->level = c->level;
+    c->sub_wait_req = (uint32_t)op->req ? (uint32_t)op->req : 1;   /* the input waits for the answer */
+    c->sub_wait_s = (uint32_t)(acc_now_ms() / 1000);
     op->subs = nmq_batch_alloc(b, n * sizeof *op->subs);
     return op;
 }
@@ -721,6 +723,17 @@ void acc_session_subscribed(acceptor_t *a, const Nmq__Op *op)
         a->c.mqtt_suback_sent++;
     else
         a->c.mqtt_unsuback_sent++;
+    /* an answer from the metadata worker: what the client sent behind its
+     * request goes on (a refusal made here has no req, and the input loop
+     * that made it is still running) */
+    if (op->has_req && c->sub_wait_req && c->sub_wait_req == ((uint32_t)op->req ? (uint32_t)op->req : 1))
+        acc_session_resume(a, c);
+}
+
+void acc_session_resume(acceptor_t *a, acc_conn_t *c)
+{
+    c->sub_wait_req = 0;
+    acc_session_input(a, c);
 }
 
 /* --- the rest ----------------------------------------------------------------------------------- */
@@ -789,7 +802,7 @@ void acc_session_input(acceptor_t *a, acc_conn_t *c)
 {
     size_t off = 0;
     int fd = c->fd;
-    while (off < c->rlen && (c->state == ACC_CONN_NEW || c->state == ACC_CONN_ONLINE)) {
+    while (off < c->rlen && (c->state == ACC_CONN_NEW || (c->state == ACC_CONN_ONLINE && !c->sub_wait_req))) {
         if (a->turn_routed >= ACC_TURN_ROUTES) {
             acc_net_hold_input(a, c);   /* the rest next turn */
             break;
