@@ -410,6 +410,181 @@ class TestMemoryReturn(BrokerCase):
                  what="the acceptors to give back what the burst took")
 
 
+def _publish_qos1(topic, pid, payload):
+    rest = struct.pack("!H", len(topic)) + topic + struct.pack("!H", pid) + payload
+    assert len(rest) < 128
+    return bytes([0x32, len(rest)]) + rest
+
+
+def _subscribe(pid, topic, qos):
+    rest = struct.pack("!H", pid) + struct.pack("!H", len(topic)) + topic + bytes([qos])
+    return bytes([0x82, len(rest)]) + rest
+
+
+class _Packets:
+    """MQTT packets off a raw socket: (first byte, body) pairs."""
+
+    def __init__(self, sock):
+        self.sock, self.buf = sock, b""
+
+    def read(self):
+        """The packets that arrived (at least one byte read, or socket.timeout)."""
+        chunk = self.sock.recv(1 << 16)
+        if not chunk:
+            raise ConnectionError("the broker closed the connection")
+        self.buf += chunk
+        out = []
+        while len(self.buf) >= 2:
+            n, mult, i = 0, 1, 1
+            while True:
+                if i >= len(self.buf):
+                    return out
+                n += (self.buf[i] & 0x7F) * mult
+                mult *= 128
+                i += 1
+                if not self.buf[i - 1] & 0x80:
+                    break
+            if len(self.buf) < i + n:
+                break
+            out.append((self.buf[0], self.buf[i:i + n]))
+            self.buf = self.buf[i + n:]
+        return out
+
+
+class TestPacing(BrokerCase):
+    # no queue limit: only pacing bounds a subscriber's queue; a window of 100
+    node_extra = dict(BrokerCase.node_extra, max_online_messages="-1", max_inflight_messages="100")
+    PACE_HIGH = 2048   # QUEUE_PACE_HIGH in workers/queue/queue_pace.c
+
+    def metric(self, name):
+        return {m["name"]: m["value"] for m in self.node.admin_json("metrics", "show")}.get(name, 0)
+
+    def queue_size(self, cid):
+        for x in self.node.admin_json("session", "show"):
+            if x["client_id"] == cid:
+                return int(x["queue_size"])
+        return None
+
+    def connected(self, cid):
+        s = self.raw()
+        s.sendall(self.connect_packet(cid, 4))
+        self.assertEqual(s.recv(4), b"\x20\x02\x00\x00")
+        return s
+
+    def publisher(self, cid, topic, n, window, acks):
+        """Send n QoS 1 PUBLISHes with at most `window` unacknowledged; count
+        PUBACKs into acks[0].  Runs until all are acked or 60 s."""
+        s = self.connected(cid)
+        s.settimeout(0.5)
+        pk = _Packets(s)
+        sent, deadline = 0, time.monotonic() + 60
+        while acks[0] < n and time.monotonic() < deadline:
+            burst = b""
+            while sent < n and sent - acks[0] < window:
+                burst += _publish_qos1(topic, sent % 65535 + 1, struct.pack("!I", sent) + b"p" * 60)
+                sent += 1
+            if burst:
+                s.sendall(burst)
+            try:
+                acks[0] += sum(1 for t, _ in pk.read() if t == 0x40)
+            except socket.timeout:
+                pass
+
+    def test_a_subscriber_that_keeps_up_paces_its_qos1_publisher(self):
+        # 10,000 messages as fast as a publisher may, to a subscriber that
+        # acks each one but reads at most 2,500 a second: without pacing they
+        # all wait in its queue within a fraction of a second
+        n = 10000
+        sub = self.connected(b"pace-sub")
+        sub.sendall(_subscribe(1, b"pace/t", 1))
+        self.assertEqual(sub.recv(5), b"\x90\x03\x00\x01\x01")
+        sub.settimeout(0.5)
+        got, stop = [], threading.Event()
+
+        def subscriber():
+            pk = _Packets(sub)
+            while len(got) < n and not stop.is_set():
+                t0 = time.monotonic()
+                try:
+                    pkts = pk.read()
+                except socket.timeout:
+                    continue
+                acks = b""
+                for first, body in pkts:
+                    if first & 0xF0 == 0x30:
+                        tl = struct.unpack("!H", body[:2])[0]
+                        pid = body[2 + tl:4 + tl]
+                        got.append(struct.unpack("!I", body[4 + tl:8 + tl])[0])
+                        acks += b"\x40\x02" + pid
+                sub.sendall(acks)
+                # 2,500 a second at most
+                time.sleep(max(0.0, len(pkts) / 2500.0 - (time.monotonic() - t0)))
+        reader = threading.Thread(target=subscriber, daemon=True)
+        reader.start()
+        self.addCleanup(reader.join, 5)
+        self.addCleanup(stop.set)
+        acks = [0]
+        pub = threading.Thread(target=self.publisher, args=(b"pace-pub", b"pace/t", n, 1000, acks), daemon=True)
+        pub.start()
+        most = 0
+        deadline = time.monotonic() + 60
+        while (pub.is_alive() or len(got) < n) and time.monotonic() < deadline:
+            most = max(most, self.queue_size(b"pace-sub".decode()) or 0)
+            time.sleep(0.1)
+        pub.join(1)
+        self.assertEqual(acks[0], n, "every PUBLISH acknowledged")
+        wait_for(lambda: len(got) >= n, 30, what="every message delivered")
+        self.assertEqual(got, list(range(n)), "all of them, once, in order")
+        # the queue stayed near the pacing threshold (plus the window and a
+        # turn's appends), far below the 10,000 it held unpaced
+        self.assertLess(most, self.PACE_HIGH + 100 + 1500, "queue_size peaked at %d" % most)
+        self.assertGreater(self.metric("queue_publish_paced"), 0)
+
+    def test_a_stalled_subscriber_does_not_hold_its_publisher(self):
+        # a subscriber that never reads or acks: its queue may grow (no
+        # limit here), but its publisher must get every PUBACK
+        n = 6000
+        sub = self.connected(b"stall-sub")
+        sub.sendall(_subscribe(1, b"stall/t", 1))
+        self.assertEqual(sub.recv(5), b"\x90\x03\x00\x01\x01")
+        time.sleep(1.2)   # no ack from it for longer than QUEUE_PACE_STALL_MS
+        acks = [0]
+        self.publisher(b"stall-pub", b"stall/t", n, 200, acks)
+        self.assertEqual(acks[0], n, "a stalled subscriber held its publisher back")
+        wait_for(lambda: (self.queue_size("stall-sub") or 0) >= n, 10, what="the stalled subscriber's queue")
+
+    def test_acks_alone_reach_the_queue_worker(self):
+        # a subscriber's PUBACKs that free no window wait for company
+        # (ACC_ACK_DELAY_MS): with no other traffic they must still go
+        sub = self.client("lazy-sub")
+        sub.subscribe("lazy/t", 1)
+        pub = self.client("lazy-pub")
+        for i in range(5):
+            pub.publish("lazy/t", b"m%d" % i, 1)
+        self.assertEqual(len(sub.expect(5)), 5)
+        wait_for(lambda: self.queue_size("lazy-sub") == 0, 5, what="the acks to empty the queue")
+
+    def test_a_clean_start_may_send_behind_its_connect(self):
+        # CONNACK comes at once for a clean start: what the client sent in
+        # the same segment is served right after it, in order
+        for flags, cid in ((0x02, b"pipe-clean"), (0x00, b"pipe-keep")):
+            s = self.raw()
+            s.sendall(self.connect_packet(cid, 4, flags=flags) + _subscribe(1, b"pipe/" + cid, 1) +
+                      _publish_qos1(b"pipe/" + cid, 2, b"hello"))
+            s.settimeout(5)
+            pk, seen = _Packets(s), []
+            while len(seen) < 4:
+                try:
+                    seen += pk.read()
+                except socket.timeout:
+                    self.fail("%s: only %r" % (cid, seen))
+            self.assertEqual(seen[0], (0x20, b"\x00\x00"), cid)
+            self.assertEqual(seen[1], (0x90, b"\x00\x01\x01"), cid)
+            kinds = sorted(first & 0xF0 for first, _ in seen[2:4])
+            self.assertEqual(kinds, [0x30, 0x40], cid)    # its own message back, and its PUBACK
+            s.sendall(b"\xe0\x00")
+
+
 class TestMaxConnections(BrokerCase):
     node_extra = dict(BrokerCase.node_extra, **{"listener.max_connections": "4"})
 

@@ -173,6 +173,7 @@ static void s_metrics(nmq_worker_t *w)
     nmq_worker_metric(w, "queue_message_expired", c->message_expired, false);
     nmq_worker_metric(w, "queue_message_unhandled", c->message_unhandled, false);
     nmq_worker_metric(w, "queue_processes", queue_shard_size(q->shard), true);
+    nmq_worker_metric(w, "queue_publish_paced", q->c_paced, false);
 }
 
 static void s_control(nmq_worker_t *w, const Nmq__Ctl *msg)
@@ -187,6 +188,7 @@ static void s_destroy(nmq_worker_t *w)
     queue_worker_t *q = nmq_worker_data(w);
     if (!q)
         return;
+    queue_pace_stop(q);   /* parked publishers get their answers in the last flush */
     if (q->shard && q->router) {
         queue_ops_wills(q, 0, true);   /* the node stops: held wills are due now */
         queue_ops_flush(q);

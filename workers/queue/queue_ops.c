@@ -48,6 +48,7 @@ static queue_peer_t *s_peer(queue_worker_t *q, const char *id, size_t len)
     memcpy(p->id, id, len);
     p->id_len = len;
     p->gone = false;
+    p->gen++;
     return p;
 }
 
@@ -104,6 +105,7 @@ void queue_ops_detach(queue_worker_t *q, const char *client)
     if (!at)
         return;
     s_presence(q, client, false);
+    queue_pace_detach(q, at);
     if (at->dirty) {   /* leave no dangling pointer on the dirty list */
         for (size_t i = 0; i < q->ndirty; i++)
             if (q->dirty[i] == at)
@@ -328,26 +330,23 @@ static void s_append(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op 
         nmq_error("store error appending message %llu", (unsigned long long)m->id);
     else
         q->backlog += (size_t)appended;
-    for (size_t i = 0; i < op->n_recipients; i++)
-        s_mark_dirty(q, nmq_hashmap_get(q->attached, t[i].client_id, strlen(t[i].client_id)));
+    /* confirmed after this turn's commit (the batch goes out after it), or
+     * later if a subscriber paces the publisher (queue_pace.c); an APPEND
+     * from another node came through the cluster worker */
+    bool answer = op->has_req && op->conn;
+    queue_peer_t *peer = answer && in->routing_len ? s_peer(q, in->routing_id, in->routing_len) : NULL;
+    if (in->routing_len && !peer)
+        answer = false;
+    for (size_t i = 0; i < op->n_recipients; i++) {
+        queue_attach_t *at = nmq_hashmap_get(q->attached, t[i].client_id, strlen(t[i].client_id));
+        s_mark_dirty(q, at);
+        if (answer && queue_pace_park(q, &t[i], at, peer, op->req, op->conn->conn))
+            answer = false;
+    }
     if (t != stack)
         free(t);
-    if (op->has_req && op->conn) {
-        /* confirmed after this turn's commit: the batch goes out after it;
-         * an APPEND from another node came through the cluster worker */
-        queue_peer_t *peer = in->routing_len ? s_peer(q, in->routing_id, in->routing_len) : NULL;
-        nmq_batch_t *b = peer ? peer->out : in->routing_len ? NULL : q->cluster_out;
-        if (b) {
-            Nmq__Op *ans = nmq_batch_op(b, BROKER_OP_APPENDED);
-            ans->has_req = true;
-            ans->req = op->req;
-            Nmq__ConnRef *c = nmq_batch_alloc(b, sizeof *c);
-            nmq__conn_ref__init(c);
-            c->has_conn = true;
-            c->conn = op->conn->conn;
-            ans->conn = c;
-        }
-    }
+    if (answer)
+        queue_pace_appended(q, peer, op->req, op->conn->conn);
 }
 
 static void s_ack(queue_worker_t *q, const nmq_batch_in_t *in, const Nmq__Op *op)
@@ -532,6 +531,7 @@ bool queue_ops_flush(queue_worker_t *q)
         memmove(q->dirty, q->dirty + i, rest * sizeof *q->dirty);
     }
     q->ndirty = rest + keep;
+    queue_pace_turn(q, now);   /* publishers whose subscribers caught up go on */
     if (q->store && queue_store_commit(q->store) < 0) {
         /* nothing may leave: what was not committed must not be confirmed */
         nmq_error("store commit failed: exiting to be restarted from the last commit");

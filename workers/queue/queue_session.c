@@ -778,6 +778,7 @@ int queue_shard_append(queue_shard_t *self, const queue_store_msg_t *msg, queue_
         m->refs++;
         s->next_seq++;
         s_push(&s->queued, plan[i].entry);
+        t->queued = s->queued.n;
         self->counters.message_in++;
     }
     if (!ok) {

@@ -101,6 +101,7 @@ typedef struct {
     uint16_t n_sub_ids;
     const uint32_t *sub_ids;      /* MQTT 5 subscription identifiers */
     int result;                   /* out: queue_append_result_t */
+    size_t queued;                /* out: APPENDED: entries now waiting behind its window */
 } queue_target_t;
 
 typedef enum {

@@ -35,6 +35,7 @@ typedef struct queue_peer {
     int64_t last_seen_ms;
     nmq_batch_t *out;
     bool gone;                 /* its process exited: what is for it is dropped */
+    uint32_t gen;              /* bumped when the slot is given to another acceptor */
 } queue_peer_t;
 
 /* An MQTT 5 will held for its delay; dropped when its session resumes. */
@@ -84,6 +85,9 @@ typedef struct queue_worker {
     nmq_batch_t *cluster_out;  /* APPENDED for other nodes' publishers, after the commit */
     struct queue_claim *claims;   /* ATTACHes waiting for a session from elsewhere */
     uint64_t moved_in, moved_out;
+    struct queue_pace *paced;  /* sessions with publishers' APPENDED parked (queue_pace.c) */
+    size_t npaced, cap_paced;
+    uint64_t c_paced;          /* APPENDED answers that were parked */
 } queue_worker_t;
 
 int64_t queue_now_ms(void);
@@ -97,6 +101,22 @@ void queue_ops_detach(queue_worker_t *q, const char *client);
 Nmq__ConnRef *queue_ops_conn(nmq_batch_t *b, const queue_attach_t *at);
 /* An APPEND's message as the store takes it (the payload stays in its frame). */
 queue_store_msg_t queue_ops_store_msg(const nmq_batch_in_t *in, const Nmq__Msg *m);
+
+/* queue_pace.c */
+/* The APPENDED of publisher conn's request req, into peer's batch (NULL: the
+ * cluster worker's, for a publisher on another node). */
+void queue_pace_appended(queue_worker_t *q, queue_peer_t *peer, uint64_t req, uint64_t conn);
+/* After an append: park that APPENDED on target t's session (online as at)
+ * if it is too far behind and keeps up; true if parked. */
+bool queue_pace_park(queue_worker_t *q, const queue_target_t *t, queue_attach_t *at, queue_peer_t *peer,
+                     uint64_t req, uint64_t conn);
+/* Each turn, after the deliveries: release what waits on sessions that
+ * caught up or stalled. */
+void queue_pace_turn(queue_worker_t *q, int64_t now_ms);
+/* The session goes offline: its publishers go free. */
+void queue_pace_detach(queue_worker_t *q, const queue_attach_t *at);
+/* The worker stops: everything parked is answered, the table freed. */
+void queue_pace_stop(queue_worker_t *q);
 
 /* queue_move.c */
 /* An ATTACH with no session here: ask meta whether it lives elsewhere and
