@@ -175,6 +175,19 @@ Nmq__Recipient *nmq_batch_recipient(nmq_batch_t *b, const char *client, size_t c
     return r;
 }
 
+Nmq__Op *nmq_batch_appended(nmq_batch_t *b, uint64_t req, uint64_t conn)
+{
+    Nmq__Op *op = nmq_batch_op(b, BROKER_OP_APPENDED);
+    op->has_req = true;
+    op->req = req;
+    Nmq__ConnRef *ref = nmq_batch_alloc(b, sizeof *ref);
+    nmq__conn_ref__init(ref);
+    ref->has_conn = true;
+    ref->conn = conn;
+    op->conn = ref;
+    return op;
+}
+
 size_t nmq_batch_count(const nmq_batch_t *b) { return b->nops; }
 void nmq_batch_discard(nmq_batch_t *b) { s_reset(b); }
 

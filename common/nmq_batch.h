@@ -57,6 +57,8 @@ Nmq__Msg *nmq_batch_msg(nmq_batch_t *self, const Nmq__Msg *msg, const void *payl
 /* A recipient in the batch: client, granted QoS, retain as published, ids. */
 Nmq__Recipient *nmq_batch_recipient(nmq_batch_t *self, const char *client, size_t clen, uint32_t qos, bool rap,
                                     const uint32_t *sub_ids, size_t n_sub_ids);
+/* APPENDED {req, conn}: a publisher's message is in every queue it went to. */
+Nmq__Op *nmq_batch_appended(nmq_batch_t *self, uint64_t req, uint64_t conn);
 /* Send everything (with routing_id first, on a ROUTER) and start empty.
  * Returns 0; -1 with errno EAGAIN when the peer's pipe is full (a socket with
  * a send HWM; a ROUTER with ZMQ_ROUTER_MANDATORY): the batch is kept whole,

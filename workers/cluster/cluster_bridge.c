@@ -144,14 +144,7 @@ static size_t s_out_key(uint8_t *key, const char *acceptor, uint64_t conn, uint6
 static void s_confirm_local(cluster_t *c, const char *acceptor, uint64_t conn, uint64_t req)
 {
     nmq_batch_t *b = nmq_batch_new();
-    Nmq__Op *op = nmq_batch_op(b, BROKER_OP_APPENDED);
-    op->has_req = true;
-    op->req = req;
-    Nmq__ConnRef *ref = nmq_batch_alloc(b, sizeof *ref);
-    nmq__conn_ref__init(ref);
-    ref->has_conn = true;
-    ref->conn = conn;
-    op->conn = ref;
+    nmq_batch_appended(b, req, conn);
     nmq_batch_send(b, c->bridge, acceptor, strlen(acceptor));
     nmq_batch_destroy(&b);
 }

@@ -60,15 +60,7 @@ static bool s_keeps_up(const queue_attach_t *at, int64_t now)
 
 void queue_pace_appended(queue_worker_t *q, queue_peer_t *peer, uint64_t req, uint64_t conn)
 {
-    nmq_batch_t *b = peer ? peer->out : q->cluster_out;
-    Nmq__Op *ans = nmq_batch_op(b, BROKER_OP_APPENDED);
-    ans->has_req = true;
-    ans->req = req;
-    Nmq__ConnRef *c = nmq_batch_alloc(b, sizeof *c);
-    nmq__conn_ref__init(c);
-    c->has_conn = true;
-    c->conn = conn;
-    ans->conn = c;
+    nmq_batch_appended(peer ? peer->out : q->cluster_out, req, conn);
 }
 
 bool queue_pace_park(queue_worker_t *q, const queue_target_t *t, queue_attach_t *at, queue_peer_t *peer,
