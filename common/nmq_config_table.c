@@ -150,7 +150,7 @@ static const nmq_config_key_t s_keys[] = {
       .doc = "QoS 1 and 2 messages sent to a client and not yet acknowledged, at most; 0 for no limit." },
     { K("max_online_messages", NMQ_CT_INT, max_online_messages),
       .default_value = "1000", .min = -1, .max = INT_MAX, .flags = LIVE,
-      .doc = "Messages queued for an online client beyond those in flight, more are dropped; -1 for no limit, 0 blocks delivery." },
+      .doc = "Messages queued for an online client beyond those in flight, more are dropped; -1 for no limit, 0 blocks delivery. A QoS 1/2 publisher to a client that keeps acknowledging is paced before half of this (at most 2048) is reached." },
     { K("max_offline_messages", NMQ_CT_INT, max_offline_messages),
       .default_value = "1000", .min = -1, .max = INT_MAX, .flags = LIVE,
       .doc = "QoS 1 and 2 messages kept for an offline persistent session; -1 for no limit, 0 keeps none." },
