@@ -170,6 +170,12 @@ class Sampler(threading.Thread):
         return total
 
     def run(self):
+        # the sampler runs on whichever CPU is free, the broker's among them:
+        # as SCHED_IDLE it never takes a CPU from anyone who wants it
+        try:
+            os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
+        except (AttributeError, OSError):
+            pass
         while not self.stop_ev.wait(0.1):
             self.sample()
 
@@ -297,9 +303,17 @@ class Nemomq(Broker):
         return self.sup is not None and proc_stat(self.sup) is not None
 
     def pids(self):
+        """The supervisor and its workers.  Scanning /proc for them 10 times
+        a second cost bursts of a millisecond, some on the broker's CPU:
+        nemomq's p99 at 10,000 msg/s measured 2.1 ms with it, 0.9 without.
+        So the list is kept and scanned again only when a process in it is
+        gone (a worker restarted)."""
         if not self.alive():
             return []
-        return [self.sup] + children_of(self.sup)
+        kids = getattr(self, "_kids", None)
+        if kids is None or not all(os.path.exists("/proc/%d" % p) for p in kids):
+            kids = self._kids = children_of(self.sup)
+        return [self.sup] + kids
 
     def stop(self):
         if self.sup is None:
@@ -313,6 +327,7 @@ class Nemomq(Broker):
             except ProcessLookupError:
                 pass
         self.sup = None
+        self._kids = None
 
 
 class NemomqPair(Broker):
