@@ -608,6 +608,9 @@ static void s_on_pubrel(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet_t *p
 
 /* --- SUBSCRIBE / UNSUBSCRIBE -------------------------------------------------------------- */
 
+/* The (UN)SUBSCRIBE a connection's input waits for, as kept in 32 bits (0: none). */
+static uint32_t s_sub_wait_id(uint64_t req) { return (uint32_t)req ? (uint32_t)req : 1; }
+
 static Nmq__Op *s_meta_request(acceptor_t *a, acc_conn_t *c, broker_op_t code, uint16_t packet_id,
                                size_t n)
 {
@@ -619,7 +622,7 @@ static Nmq__Op *s_meta_request(acceptor_t *a, acc_conn_t *c, broker_op_t code, u
     op->packet_id = packet_id;
     op->req = ++a->next_req;
     op->level = c->level;
-    c->sub_wait_req = (uint32_t)op->req ? (uint32_t)op->req : 1;   /* the input waits for the answer */
+    c->sub_wait_req = s_sub_wait_id(op->req);   /* the input waits for the answer */
     c->sub_wait_s = (uint32_t)(acc_now_ms() / 1000);
     op->subs = nmq_batch_alloc(b, n * sizeof *op->subs);
     return op;
@@ -726,7 +729,7 @@ void acc_session_subscribed(acceptor_t *a, const Nmq__Op *op)
     /* an answer from the metadata worker: what the client sent behind its
      * request goes on (a refusal made here has no req, and the input loop
      * that made it is still running) */
-    if (op->has_req && c->sub_wait_req && c->sub_wait_req == ((uint32_t)op->req ? (uint32_t)op->req : 1))
+    if (op->has_req && c->sub_wait_req && c->sub_wait_req == s_sub_wait_id(op->req))
         acc_session_resume(a, c);
 }
 
