@@ -39,6 +39,12 @@ Settings, chosen so that both brokers do the same work:
   load       MQTT 3.1.1, 64-byte payloads; "max" is as fast as possible with
              16 QoS 1 messages in flight per publisher (QoS 0: TCP paces it)
 
+Rows 6 and 7 also give the broker's CPU per connection over the connect
+phase alone (schedstat of every thread, up to the tool's last CONNACK,
+connected_at_s): with both CPUs pinned, the load's own CPU (which on
+loopback also runs the kernel's side of every TCP handshake) can bound the
+connect rate before the broker does, and this figure is the broker's side.
+
 Figures that cannot be had are printed as such ("n/a", "failed"), never
 guessed.  A broker that crashes, restarts workers or closes connections is
 reported under the table with its log lines, and restarted for the next run.
@@ -105,6 +111,22 @@ def proc_stat(pid):
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / CLK_TCK, int(fields[21]) * PAGE_KIB
 
 
+def cpu_ns(pid):
+    """Nanoseconds on a CPU of a live process, all its threads (schedstat:
+    exact, where /proc/PID/stat counts in ticks of 10 ms); 0 if gone."""
+    total = 0
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                    total += int(f.read().split()[0])
+            except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
+                pass
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return total
+
+
 def machine_busy_s():
     """CPU seconds the machine has spent in processes (user, nice, system; not
     interrupts) since boot, less what kernel threads spent: ksoftirqd and its
@@ -154,6 +176,8 @@ class Sampler(threading.Thread):
         self.broker = broker
         self.stop_ev = threading.Event()
         self.first, self.last = {}, {}
+        self.first_ns, self.last_ns = {}, {}
+        self.series = []          # (CLOCK_MONOTONIC s, the broker's CPU ns since the start)
         self.peak_kib = 0
         self.base_kib = self.sample(initial=True)
 
@@ -165,9 +189,21 @@ class Sampler(threading.Thread):
                 continue
             self.first.setdefault(pid, st[1] if initial else 0.0)
             self.last[pid] = st[1]
+            ns = cpu_ns(pid)
+            self.first_ns.setdefault(pid, ns if initial else 0)
+            self.last_ns[pid] = ns
             total += st[2]
+        self.series.append((time.monotonic(), sum(self.last_ns[p] - self.first_ns[p] for p in self.last_ns)))
         self.peak_kib = max(self.peak_kib, total)
         return total
+
+    def cpu_ns_by(self, t):
+        """The broker's CPU ns from the start to the first sample at or after
+        t (monotonic seconds); None if no sample came after it."""
+        for when, ns in self.series:
+            if when >= t:
+                return ns
+        return None
 
     def run(self):
         # the sampler runs on whichever CPU is free, the broker's among them:
@@ -486,6 +522,13 @@ def run_load(broker, args, load_cpu, timeout):
     conns = res.get("conn_ok", 0)
     if conns:
         res["mem_kib_per_conn"] = (sampler.peak_kib - sampler.base_kib) / conns
+        # the connect phase alone: the broker is idle before it and, holding
+        # idle connections, after it, so its CPU up to the first sample after
+        # the last CONNACK is what the handshakes cost
+        at = res.get("connected_at_s")
+        ns = sampler.cpu_ns_by(at) if isinstance(at, float) else None
+        if ns is not None:
+            res["cpu_us_per_connect"] = ns / 1000.0 / conns
     res["load_cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     me = (me_after.ru_utime - me_before.ru_utime) + (me_after.ru_stime - me_before.ru_stime)
     # whatever else ran on the machine meanwhile (other users, the other broker)
@@ -580,12 +623,14 @@ def scenarios():
                   Figure("latency max us", "lat_max_us")], std),
         Scenario(6, "conn: %s connections" % c10k, ["conn", "-c", c10k, "--max-pending", "100"],
                  [Figure("connected", "conn_ok"), Figure("connects/s", "connect_rate"),
+                  Figure("broker CPU us/connect", "cpu_us_per_connect"),
                   Figure("handshake p99 us", "hs_p99_us"),
                   Figure("KiB per idle conn", "mem_kib_per_conn")], std, fresh=True),
         Scenario(7, "nemomq: %s conns, 8 acceptors" % c100k,
                  ["conn", "-c", c100k, "-j", "2" if QUICK else "8", "--max-pending", "50",
                   "--connect-timeout", "180"],
                  [Figure("connected", "conn_ok"), Figure("connects/s", "connect_rate"),
+                  Figure("broker CPU us/connect", "cpu_us_per_connect"),
                   Figure("handshake p99 us", "hs_p99_us"), Figure("KiB per conn", "mem_kib_per_conn")],
                  [("nemomq", lambda cpu: Nemomq(cpu, **{"listener.nr_of_acceptors": 8}))], timeout=400,
                  fresh=True),

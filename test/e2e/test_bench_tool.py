@@ -144,8 +144,12 @@ class BenchToolCase(unittest.TestCase):
     def test_conn_opens_and_holds(self):
         for name, port in self.brokers():
             with self.subTest(broker=name):
+                before = time.monotonic()
                 kv = self.run_ok(port, "conn", "-c", "200")
+                after = time.monotonic()
                 self.assertEqual(kv["conn_ok"], "200")
+                # the last CONNACK on the clock every process shares: within the run
+                self.assertTrue(before < float(kv["connected_at_s"]) < after, (before, kv["connected_at_s"], after))
                 self.assertEqual(kv["conn_failed"], "0")
                 self.assertEqual(kv["conn_lost"], "0")
                 for key in ("connect_rate", "hs_p50_us", "hs_p99_us", "hs_max_us"):

@@ -120,7 +120,7 @@ void bench_report_print(FILE *out, const bench_cfg_t *cfg, const bench_result_t 
             "stray=%llu inflight=%llu conn_ok=%llu conn_failed=%llu conn_lost=%llu proto_err=%llu "
             "connect_s=%.3f connect_rate=%.0f hs_p50_us=%.1f hs_p99_us=%.1f hs_max_us=%.1f lat_count=%llu "
             "lat_mean_us=%.1f lat_p50_us=%.1f lat_p90_us=%.1f lat_p99_us=%.1f lat_p999_us=%.1f "
-            "lat_max_us=%.1f status=%s\n",
+            "lat_max_us=%.1f connected_at_s=%.6f status=%s\n",
             cfg->scn->name, mqtt, cfg->qos, cfg->n_pubs, cfg->n_subs, cfg->total, cfg->payload, cfg->rate,
             cfg->window, cfg->jobs, cfg->sources ? cfg->sources : 1, res->measured_s, cfg->warmup, res->drain_s,
             (unsigned long long)c->sent, (double)c->sent_window / win, (unsigned long long)c->acked,
@@ -133,5 +133,6 @@ void bench_report_print(FILE *out, const bench_cfg_t *cfg, const bench_result_t 
             s_us(bench_hist_quantile(hs, 0.99)), s_us(hs->max), (unsigned long long)lat->count,
             lat->count ? s_us(lat->sum / lat->count) : 0.0, s_us(bench_hist_quantile(lat, 0.5)),
             s_us(bench_hist_quantile(lat, 0.9)), s_us(bench_hist_quantile(lat, 0.99)),
-            s_us(bench_hist_quantile(lat, 0.999)), s_us(lat->max), s_status(res->status));
+            s_us(bench_hist_quantile(lat, 0.999)), s_us(lat->max), (double)c->t_last_connack / 1e9,
+            s_status(res->status));
 }
