@@ -16,7 +16,7 @@
  * CONNECT   acceptor -> queue(X)  ATTACH {client_id, conn, clean_start,
  *           session_expiry, receive_max, level, username, peer}
  *           queue(X) -> acceptor  ATTACHED {conn, session_present}, then
- *           (a clean start has its CONNACK at once: ATTACHED is a receipt)
+ *           (not for a clean start: it had its CONNACK at once)
  *           DELIVER/PUBREL for what is pending.  If X was attached to another
  *           connection: queue(X) -> that acceptor KICK {conn, reason 0x8E} first.
  *           clean_start: the old session and its queue are dropped, and

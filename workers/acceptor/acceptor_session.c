@@ -288,8 +288,8 @@ static void s_on_connect(acceptor_t *a, acc_conn_t *c, const nmq_mqtt_packet_t *
      * here or on another node, the ATTACH discards (and the queue worker
      * takes it before anything this connection sends next: same pipe), so
      * CONNACK goes at once and the input loop goes on with what follows the
-     * CONNECT.  Its ATTACHED is then only a receipt.  A session that may
-     * resume waits for the queue worker to say whether it is present. */
+     * CONNECT; no ATTACHED comes for it.  A session that may resume waits
+     * for the queue worker to say whether it is present. */
     if (cn->clean_start)
         s_online(a, c, false);
 }

@@ -171,10 +171,14 @@ void queue_ops_attach(queue_worker_t *q, queue_peer_t *peer, const Nmq__Op *op)
     at->level = (uint8_t)op->level;
     nmq_hashmap_put(q->attached, at->client_id, len, at);
     s_presence(q, op->client_id, true);
-    Nmq__Op *ans = nmq_batch_op(peer->out, BROKER_OP_ATTACHED);
-    ans->conn = queue_ops_conn(peer->out, at);
-    ans->has_session_present = true;
-    ans->session_present = present && !op->clean_start;
+    /* a clean start had its CONNACK already (acceptor_session.c): only a
+     * session that may resume waits to hear whether it was present */
+    if (!op->clean_start) {
+        Nmq__Op *ans = nmq_batch_op(peer->out, BROKER_OP_ATTACHED);
+        ans->conn = queue_ops_conn(peer->out, at);
+        ans->has_session_present = true;
+        ans->session_present = present;
+    }
     s_mark_dirty(q, at);
 }
 
