@@ -451,10 +451,8 @@ class _Packets:
         return out
 
 
-class TestPacing(BrokerCase):
-    # no queue limit: only pacing bounds a subscriber's queue; a window of 100
-    node_extra = dict(BrokerCase.node_extra, max_online_messages="-1", max_inflight_messages="100")
-    PACE_HIGH = 2048   # QUEUE_PACE_HIGH in workers/queue/queue_pace.c
+class _PacingCase(BrokerCase):
+    """What the pacing tests share (workers/queue/queue_pace.c)."""
 
     def metric(self, name):
         return {m["name"]: m["value"] for m in self.node.admin_json("metrics", "show")}.get(name, 0)
@@ -490,11 +488,11 @@ class TestPacing(BrokerCase):
             except socket.timeout:
                 pass
 
-    def test_a_subscriber_that_keeps_up_paces_its_qos1_publisher(self):
-        # 10,000 messages as fast as a publisher may, to a subscriber that
-        # acks each one but reads at most 2,500 a second: without pacing they
-        # all wait in its queue within a fraction of a second
-        n = 10000
+    def keeps_up_run(self, n=10000, window=1000):
+        """n messages as fast as a publisher may, to a subscriber that acks
+        each one but reads at most 2,500 a second: without pacing they all
+        wait in its queue within a fraction of a second.  Every one must
+        arrive, once, in order; returns the largest queue_size seen."""
         sub = self.connected(b"pace-sub")
         sub.sendall(_subscribe(1, b"pace/t", 1))
         self.assertEqual(sub.recv(5), b"\x90\x03\x00\x01\x01")
@@ -524,7 +522,7 @@ class TestPacing(BrokerCase):
         self.addCleanup(reader.join, 5)
         self.addCleanup(stop.set)
         acks = [0]
-        pub = threading.Thread(target=self.publisher, args=(b"pace-pub", b"pace/t", n, 1000, acks), daemon=True)
+        pub = threading.Thread(target=self.publisher, args=(b"pace-pub", b"pace/t", n, window, acks), daemon=True)
         pub.start()
         most = 0
         deadline = time.monotonic() + 60
@@ -535,10 +533,20 @@ class TestPacing(BrokerCase):
         self.assertEqual(acks[0], n, "every PUBLISH acknowledged")
         wait_for(lambda: len(got) >= n, 30, what="every message delivered")
         self.assertEqual(got, list(range(n)), "all of them, once, in order")
+        self.assertGreater(self.metric("queue_publish_paced"), 0)
+        return most
+
+
+class TestPacing(_PacingCase):
+    # no queue limit: only pacing bounds a subscriber's queue; a window of 100
+    node_extra = dict(BrokerCase.node_extra, max_online_messages="-1", max_inflight_messages="100")
+    PACE_HIGH = 2048   # QUEUE_PACE_HIGH in workers/queue/queue_pace.c
+
+    def test_a_subscriber_that_keeps_up_paces_its_qos1_publisher(self):
+        most = self.keeps_up_run()
         # the queue stayed near the pacing threshold (plus the window and a
         # turn's appends), far below the 10,000 it held unpaced
         self.assertLess(most, self.PACE_HIGH + 100 + 1500, "queue_size peaked at %d" % most)
-        self.assertGreater(self.metric("queue_publish_paced"), 0)
 
     def test_a_stalled_subscriber_does_not_hold_its_publisher(self):
         # a subscriber that never reads or acks: its queue may grow (no
@@ -583,6 +591,18 @@ class TestPacing(BrokerCase):
             kinds = sorted(first & 0xF0 for first, _ in seen[2:4])
             self.assertEqual(kinds, [0x30, 0x40], cid)    # its own message back, and its PUBACK
             s.sendall(b"\xe0\x00")
+
+
+class TestPacingUnderTheQueueLimit(_PacingCase):
+    # VerneMQ's default limit: a subscriber that keeps up is paced from half
+    # of it (500); with the publisher's 200 in flight in the other half,
+    # none of its 10,000 messages meets the limit
+    node_extra = dict(BrokerCase.node_extra, max_online_messages="1000", max_inflight_messages="100")
+
+    def test_a_subscriber_that_keeps_up_loses_nothing_to_max_online_messages(self):
+        most = self.keeps_up_run(window=200)
+        self.assertEqual(self.metric("queue_message_drop"), 0)
+        self.assertLessEqual(most, 1000 + 100, "queue_size peaked at %d" % most)
 
 
 class TestMaxConnections(BrokerCase):

@@ -10,7 +10,7 @@
  *
  * So the APPENDED of a message that went to a session with more than
  * QUEUE_PACE_HIGH entries waiting behind its window is parked on that
- * session and sent when the session is back under QUEUE_PACE_LOW: the
+ * session and sent when the session is back under half of that: the
  * publisher's in-flight window fills and it slows to the subscriber's pace,
  * as over one TCP connection.  Only a subscriber that keeps up is waited for:
  * one that sent no ack for QUEUE_PACE_STALL_MS (stalled, gone, or reading
@@ -18,7 +18,8 @@
  * it acks, so it cannot hold publishers; its queue then follows
  * max_online_messages as in VerneMQ.  With max_online_messages set, the
  * threshold is under half of it: a subscriber that keeps up loses nothing to
- * the limit where VerneMQ would drop.  A session that goes offline, or a
+ * the limit where VerneMQ would drop, as long as what its publishers have in
+ * flight fits in the other half (they may send that much before they wait).  A session that goes offline, or a
  * turn of the worker that finds it drained, releases its publishers.
  *
  * Parked answers live in a small table of the sessions that have any, not in
@@ -30,7 +31,6 @@
 #include <string.h>
 
 #define QUEUE_PACE_HIGH 2048
-#define QUEUE_PACE_LOW (QUEUE_PACE_HIGH / 2)
 #define QUEUE_PACE_STALL_MS 1000
 
 typedef struct {
@@ -45,6 +45,8 @@ struct queue_pace {
     size_t n, cap;
 };
 
+/* Entries waiting above which a session paces its publishers; they go on
+ * again under half of it. */
 static size_t s_high(const queue_worker_t *q)
 {
     int limit = q->cfg->max_online_messages;
@@ -118,7 +120,7 @@ void queue_pace_turn(queue_worker_t *q, int64_t now)
     for (size_t i = 0; i < q->npaced;) {
         queue_attach_t *at = q->paced[i].at;
         queue_session_t *s = queue_shard_find(q->shard, at->client_id);
-        if (!s || queue_session_queued(s) < QUEUE_PACE_LOW || !s_keeps_up(at, now))
+        if (!s || queue_session_queued(s) < s_high(q) / 2 || !s_keeps_up(at, now))
             s_release(q, i);   /* the last entry moved to i: look at i again */
         else
             i++;
